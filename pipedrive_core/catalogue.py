@@ -1,0 +1,537 @@
+"""The one declarative description of every Pipedrive resource this project knows.
+
+The tap generates its streams from it, the target its sinks, and the emulator its routes, so a fact about
+Pipedrive (a path, a key type, which API version still answers, how to delete in bulk) is written here once.
+Paths are relative to the API host (``https://api.pipedrive.com`` or the OAuth ``api_domain``): v1 paths
+start with ``/v1/``, v2 paths with ``/api/v2/``. Nested paths carry the parent id as ``{parent_id}``.
+
+Sources: ``shared/pipedrive-openapi/`` (v1 2026-08, v1 2026-01 full, v2 2026-08) and
+``shared/pipedrive-api.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+KeyType = Literal["integer", "string", "uuid"]
+
+#: The date Pipedrive stopped serving the v1 entity endpoints that have v2 replacements.
+V1_SUNSET_DATE = "2026-08-01"
+#: The date Pipedrive removed the v1 bulk deletes of activities, activityTypes, deals, organizations,
+#: persons and stages.
+V1_BULK_DELETE_REMOVED = "2026-01-27"
+
+
+class Replication(str, enum.Enum):
+    """How the tap reads a resource incrementally."""
+
+    FULL = "full"  #: always a full read (small, or no change feed)
+    RECENTS = "recents"  #: ``GET /v1/recents?items=<recents_item>&since_timestamp=``
+    UPDATED_SINCE = "updated_since"  #: v2 ``updated_since`` + ``sort_by=update_time``
+    PARENT = "parent"  #: a child read only for parents changed since the bookmark
+
+
+class Pagination(str, enum.Enum):
+    """The list protocol a read path speaks."""
+
+    NONE = "none"  #: one answer holds the whole list
+    OFFSET = "offset"  #: v1 ``start``/``limit`` + ``additional_data.pagination``
+    CURSOR = "cursor"  #: ``cursor``/``limit`` + ``additional_data.next_cursor``
+
+
+class UpdateMethod(str, enum.Enum):
+    """The HTTP verb an update uses."""
+
+    PUT = "PUT"
+    PATCH = "PATCH"
+
+
+@dataclass(frozen=True)
+class Writes:
+    """The write verbs Pipedrive offers for a resource.
+
+    ``bulk_delete_path`` is set only where Pipedrive still accepts ``DELETE <path>?ids=1,2,3``
+    (filters, the four *Fields of deals/persons/organizations/products, v2 deal products).
+    """
+
+    create_path: str | None = None
+    update_path: str | None = None
+    update_method: UpdateMethod = UpdateMethod.PATCH
+    delete_path: str | None = None
+    bulk_delete_path: str | None = None
+    bulk_delete_max: int = 0
+    #: field used to find an existing record before creating (``/search`` endpoint), if any
+    search_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One Pipedrive resource: where it is read, how it is keyed, followed and written."""
+
+    name: str  #: stream / sink name, snake_case
+    title: str  #: Pipedrive's own name (COZYROC map), e.g. ``activityTypes``
+    v1_path: str | None  #: list path in API v1, if v1 has one (even if retired)
+    v2_path: str | None = None  #: list path in API v2, if v2 has one
+    key: str = "id"
+    key_type: KeyType = "integer"
+    read_version: Literal[1, 2] = 1  #: the version the tap reads
+    pagination: Pagination = Pagination.OFFSET
+    page_limit: int = 500
+    replication: Replication = Replication.FULL
+    replication_key: str | None = None
+    recents_item: str | None = None  #: ``items=`` value of ``/v1/recents`` covering this resource
+    fields_resource: str | None = None  #: name of the ``*_fields`` resource describing custom fields
+    parent: str | None = None  #: parent resource name for nested reads
+    parent_key: str | None = None  #: column added to child records holding the parent's id
+    #: extra fixed query parameters of a read (e.g. ``status`` for deals)
+    read_params: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: partitions of a read that needs a mandatory selector (mail threads by folder)
+    partitions: tuple[MappingProxyType[str, str], ...] = ()
+    writes: Writes | None = None
+    #: v1 entity endpoints of this resource answer 410 since :data:`V1_SUNSET_DATE`
+    v1_sunset: bool = False
+    #: the whole resource was removed by Pipedrive: kept for the record, never called
+    retired: str | None = None
+    #: timestamps come as ``YYYY-MM-DD HH:MM:SS`` (v1 style) instead of RFC 3339
+    timestamp_style: Literal["v1", "iso"] = "v1"
+    #: records carry custom fields (v1 top-level 40-hex keys, v2 ``custom_fields`` object)
+    has_custom_fields: bool = False
+    #: this resource describes the custom fields of ``fields_of``
+    fields_of: str | None = None
+    description: str = ""
+
+    @property
+    def read_path(self) -> str:
+        """The list path the tap and target use for this resource."""
+        path = self.v2_path if self.read_version == 2 else self.v1_path  # noqa: PLR2004
+        if path is None:  # pragma: no cover - guarded by the catalogue test
+            msg = f"{self.name} has no path for API v{self.read_version}"
+            raise ValueError(msg)
+        return path
+
+    @property
+    def is_child(self) -> bool:
+        """Whether the resource is read per parent record."""
+        return self.parent is not None
+
+    @property
+    def item_path(self) -> str:
+        """The path of one record (``{id}`` placeholder) in the version the tap reads."""
+        return f"{self.read_path}/{{id}}"
+
+
+def _ro(**kwargs: str) -> MappingProxyType[str, str]:
+    return MappingProxyType(dict(kwargs))
+
+
+def _v2_entity(
+    name: str,
+    title: str,
+    *,
+    recents_item: str,
+    fields: str | None,
+    search: bool = True,
+    replication: Replication = Replication.UPDATED_SINCE,
+    read_params: MappingProxyType[str, str] | None = None,
+    description: str = "",
+) -> Resource:
+    """A core entity whose v1 endpoints are retired: read and written through v2."""
+    v2 = f"/api/v2/{title}"
+    return Resource(
+        name=name,
+        title=title,
+        v1_path=f"/v1/{title}",
+        v2_path=v2,
+        read_version=2,
+        pagination=Pagination.CURSOR,
+        replication=replication,
+        replication_key="update_time" if replication is Replication.UPDATED_SINCE else None,
+        recents_item=recents_item,
+        fields_resource=fields,
+        read_params=read_params or _ro(),
+        writes=Writes(
+            create_path=v2,
+            update_path=f"{v2}/{{id}}",
+            update_method=UpdateMethod.PATCH,
+            delete_path=f"{v2}/{{id}}",
+            search_path=f"{v2}/search" if search else None,
+        ),
+        v1_sunset=True,
+        timestamp_style="iso",
+        has_custom_fields=fields is not None,
+        description=description,
+    )
+
+
+def _fields(
+    name: str, title: str, of: str, *, bulk_delete: bool, v2: bool = False, writable: bool = True
+) -> Resource:
+    """A ``*Fields`` resource: the custom-field definitions of ``of``."""
+    v1 = f"/v1/{title}"
+    return Resource(
+        name=name,
+        title=title,
+        v1_path=v1,
+        v2_path=f"/api/v2/{title}" if v2 else None,
+        fields_of=of,
+        writes=Writes(
+            create_path=v1,
+            update_path=f"{v1}/{{id}}",
+            update_method=UpdateMethod.PUT,
+            delete_path=f"{v1}/{{id}}",
+            bulk_delete_path=v1 if bulk_delete else None,
+            bulk_delete_max=1000 if bulk_delete else 0,
+        )
+        if writable
+        else None,
+        description=f"Custom-field definitions of {of}, with the key ↔ column mapping.",
+    )
+
+
+def _v1_crud(path: str, *, update: UpdateMethod = UpdateMethod.PUT) -> Writes:
+    return Writes(
+        create_path=path,
+        update_path=f"{path}/{{id}}",
+        update_method=update,
+        delete_path=f"{path}/{{id}}",
+    )
+
+
+def _child(  # noqa: PLR0913 - a declarative constructor, each argument is a column of the table
+    name: str,
+    title: str,
+    parent: str,
+    path: str,
+    *,
+    version: Literal[1, 2] = 1,
+    key: str = "id",
+    key_type: KeyType = "integer",
+    pagination: Pagination = Pagination.OFFSET,
+    page_limit: int = 500,
+    writes: Writes | None = None,
+    retired: str | None = None,
+    timestamp_style: Literal["v1", "iso"] = "v1",
+    description: str = "",
+) -> Resource:
+    parent_key = f"{parent.rstrip('s')}_id" if parent != "activities" else "activity_id"
+    return Resource(
+        name=name,
+        title=title,
+        v1_path=path if version == 1 else None,
+        v2_path=path if version == 2 else None,  # noqa: PLR2004
+        key=key,
+        key_type=key_type,
+        read_version=version,
+        pagination=pagination,
+        page_limit=page_limit,
+        replication=Replication.PARENT,
+        parent=parent,
+        parent_key=parent_key,
+        writes=writes,
+        retired=retired,
+        timestamp_style=timestamp_style,
+        description=description,
+    )
+
+
+_DEALS_V2 = "/api/v2/deals"
+
+RESOURCES: tuple[Resource, ...] = (
+    # --- core entities, v2 since the v1 sunset ----------------------------------------------------
+    _v2_entity(
+        "deals",
+        "deals",
+        recents_item="deal",
+        fields="deal_fields",
+        read_params=_ro(status="open,won,lost,deleted"),
+        description="Deals, including deleted ones (last 30 days, is_deleted) and archived ones.",
+    ),
+    _v2_entity("persons", "persons", recents_item="person", fields="person_fields"),
+    _v2_entity("organizations", "organizations", recents_item="organization", fields="organization_fields"),
+    _v2_entity("activities", "activities", recents_item="activity", fields="activity_fields", search=False),
+    _v2_entity("products", "products", recents_item="product", fields="product_fields"),
+    _v2_entity(
+        "pipelines", "pipelines", recents_item="pipeline", fields=None, search=False,
+        replication=Replication.FULL,
+    ),
+    _v2_entity(
+        "stages", "stages", recents_item="stage", fields=None, search=False, replication=Replication.FULL
+    ),
+    # --- v1 resources ---------------------------------------------------------------------------
+    Resource(
+        name="notes",
+        title="notes",
+        v1_path="/v1/notes",
+        replication=Replication.RECENTS,
+        replication_key="update_time",
+        recents_item="note",
+        fields_resource="note_fields",
+        writes=_v1_crud("/v1/notes"),
+    ),
+    Resource(
+        name="files",
+        title="files",
+        v1_path="/v1/files",
+        page_limit=100,
+        replication=Replication.RECENTS,
+        replication_key="update_time",
+        recents_item="file",
+        writes=Writes(update_path="/v1/files/{id}", update_method=UpdateMethod.PUT, delete_path="/v1/files/{id}"),
+    ),
+    Resource(
+        name="filters",
+        title="filters",
+        v1_path="/v1/filters",
+        pagination=Pagination.NONE,
+        replication=Replication.RECENTS,
+        replication_key="update_time",
+        recents_item="filter",
+        writes=Writes(
+            create_path="/v1/filters",
+            update_path="/v1/filters/{id}",
+            update_method=UpdateMethod.PUT,
+            delete_path="/v1/filters/{id}",
+            bulk_delete_path="/v1/filters",
+            bulk_delete_max=1000,
+        ),
+    ),
+    Resource(
+        name="activity_types",
+        title="activityTypes",
+        v1_path="/v1/activityTypes",
+        pagination=Pagination.NONE,
+        replication=Replication.RECENTS,
+        replication_key="update_time",
+        recents_item="activityType",
+        writes=_v1_crud("/v1/activityTypes"),
+    ),
+    Resource(
+        name="call_logs",
+        title="callLogs",
+        v1_path="/v1/callLogs",
+        key_type="string",
+        page_limit=50,
+        timestamp_style="iso",
+        writes=Writes(create_path="/v1/callLogs", delete_path="/v1/callLogs/{id}"),
+    ),
+    Resource(
+        name="currencies", title="currencies", v1_path="/v1/currencies", pagination=Pagination.NONE
+    ),
+    Resource(
+        name="goals",
+        title="goals",
+        v1_path="/v1/goals/find",
+        key_type="string",
+        pagination=Pagination.NONE,
+        timestamp_style="iso",
+        writes=Writes(
+            create_path="/v1/goals",
+            update_path="/v1/goals/{id}",
+            update_method=UpdateMethod.PUT,
+            delete_path="/v1/goals/{id}",
+        ),
+    ),
+    Resource(
+        name="leads",
+        title="leads",
+        v1_path="/v1/leads",
+        key_type="uuid",
+        fields_resource="deal_fields",  # leads carry the custom fields of deals
+        timestamp_style="iso",
+        has_custom_fields=True,
+        writes=Writes(
+            create_path="/v1/leads",
+            update_path="/v1/leads/{id}",
+            update_method=UpdateMethod.PATCH,
+            delete_path="/v1/leads/{id}",
+            search_path="/api/v2/leads/search",
+        ),
+    ),
+    Resource(
+        name="lead_labels",
+        title="leadLabels",
+        v1_path="/v1/leadLabels",
+        key_type="uuid",
+        pagination=Pagination.NONE,
+        timestamp_style="iso",
+        writes=_v1_crud("/v1/leadLabels", update=UpdateMethod.PATCH),
+    ),
+    Resource(
+        name="lead_sources",
+        title="leadSources",
+        v1_path="/v1/leadSources",
+        key="name",
+        key_type="string",
+        pagination=Pagination.NONE,
+    ),
+    Resource(
+        name="mail_threads",
+        title="mailbox/mailThreads",
+        v1_path="/v1/mailbox/mailThreads",
+        partitions=tuple(_ro(folder=f) for f in ("inbox", "drafts", "sent", "archive")),
+        timestamp_style="iso",
+        writes=Writes(
+            update_path="/v1/mailbox/mailThreads/{id}",
+            update_method=UpdateMethod.PUT,
+            delete_path="/v1/mailbox/mailThreads/{id}",
+        ),
+    ),
+    Resource(
+        name="roles", title="roles", v1_path="/v1/roles", writes=_v1_crud("/v1/roles")
+    ),
+    Resource(
+        name="teams",
+        title="legacyTeams",
+        v1_path="/v1/legacyTeams",
+        pagination=Pagination.NONE,
+        writes=Writes(create_path="/v1/legacyTeams", update_path="/v1/legacyTeams/{id}",
+                      update_method=UpdateMethod.PUT),
+    ),
+    Resource(
+        name="users",
+        title="users",
+        v1_path="/v1/users",
+        pagination=Pagination.NONE,
+        replication=Replication.RECENTS,
+        replication_key="modified",
+        recents_item="user",
+        writes=Writes(create_path="/v1/users", update_path="/v1/users/{id}", update_method=UpdateMethod.PUT),
+    ),
+    Resource(
+        name="webhooks",
+        title="webhooks",
+        v1_path="/v1/webhooks",
+        pagination=Pagination.NONE,
+        writes=Writes(create_path="/v1/webhooks", delete_path="/v1/webhooks/{id}"),
+    ),
+    Resource(
+        name="projects",
+        title="projects",
+        v1_path="/v1/projects",
+        v2_path="/api/v2/projects",
+        read_version=2,
+        pagination=Pagination.CURSOR,
+        timestamp_style="iso",
+        writes=Writes(
+            create_path="/api/v2/projects",
+            update_path="/api/v2/projects/{id}",
+            update_method=UpdateMethod.PATCH,
+            delete_path="/api/v2/projects/{id}",
+        ),
+    ),
+    Resource(
+        name="tasks",
+        title="tasks",
+        v1_path="/v1/tasks",
+        v2_path="/api/v2/tasks",
+        read_version=2,
+        pagination=Pagination.CURSOR,
+        timestamp_style="iso",
+        writes=Writes(
+            create_path="/api/v2/tasks",
+            update_path="/api/v2/tasks/{id}",
+            update_method=UpdateMethod.PATCH,
+            delete_path="/api/v2/tasks/{id}",
+        ),
+    ),
+    Resource(
+        name="subscriptions",
+        title="subscriptions",
+        v1_path="/v1/subscriptions",
+        retired="Pipedrive removed the Subscriptions API (recurring/installment subscriptions) in 2025; "
+        "deal installments in API v2 replace installment subscriptions.",
+    ),
+    # --- custom-field definitions ---------------------------------------------------------------
+    _fields("deal_fields", "dealFields", "deals", bulk_delete=True, v2=True),
+    _fields("person_fields", "personFields", "persons", bulk_delete=True, v2=True),
+    _fields("organization_fields", "organizationFields", "organizations", bulk_delete=True, v2=True),
+    _fields("product_fields", "productFields", "products", bulk_delete=True, v2=True),
+    _fields("activity_fields", "activityFields", "activities", bulk_delete=False, v2=True, writable=False),
+    _fields("note_fields", "noteFields", "notes", bulk_delete=False, writable=False),
+    _fields("lead_fields", "leadFields", "leads", bulk_delete=False, writable=False),
+    # --- nested reads -----------------------------------------------------------------------------
+    _child(
+        "deal_products",
+        "deals/{id}/products",
+        "deals",
+        f"{_DEALS_V2}/{{parent_id}}/products",
+        version=2,
+        pagination=Pagination.CURSOR,
+        timestamp_style="iso",
+        writes=Writes(
+            create_path=f"{_DEALS_V2}/{{parent_id}}/products",
+            update_path=f"{_DEALS_V2}/{{parent_id}}/products/{{id}}",
+            update_method=UpdateMethod.PATCH,
+            delete_path=f"{_DEALS_V2}/{{parent_id}}/products/{{id}}",
+            bulk_delete_path=f"{_DEALS_V2}/{{parent_id}}/products",
+            bulk_delete_max=100,
+        ),
+    ),
+    _child("deal_participants", "deals/{id}/participants", "deals", "/v1/deals/{parent_id}/participants"),
+    _child("deal_flow", "deals/{id}/flow", "deals", "/v1/deals/{parent_id}/flow", key="id",
+           key_type="string", description="Updates (flow) of a deal; key is '<object>:<id>'."),
+    _child("person_flow", "persons/{id}/flow", "persons", "/v1/persons/{parent_id}/flow", key_type="string"),
+    _child("organization_flow", "organizations/{id}/flow", "organizations",
+           "/v1/organizations/{parent_id}/flow", key_type="string"),
+    _child("deal_followers", "deals/{id}/followers", "deals", f"{_DEALS_V2}/{{parent_id}}/followers",
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+    _child("person_followers", "persons/{id}/followers", "persons", "/api/v2/persons/{parent_id}/followers",
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+    _child("organization_followers", "organizations/{id}/followers", "organizations",
+           "/api/v2/organizations/{parent_id}/followers", version=2, key="user_id",
+           pagination=Pagination.CURSOR, timestamp_style="iso"),
+    _child("product_followers", "products/{id}/followers", "products",
+           "/api/v2/products/{parent_id}/followers", version=2, key="user_id",
+           pagination=Pagination.CURSOR, timestamp_style="iso"),
+    _child("user_followers", "users/{id}/followers", "users", "/api/v2/users/{parent_id}/followers",
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+    _child("deal_permitted_users", "deals/{id}/permittedUsers", "deals", "/v1/deals/{parent_id}/permittedUsers",
+           key="user_id", pagination=Pagination.NONE),
+    _child("deal_mail_messages", "deals/{id}/mailMessages", "deals", "/v1/deals/{parent_id}/mailMessages"),
+    _child("person_mail_messages", "persons/{id}/mailMessages", "persons",
+           "/v1/persons/{parent_id}/mailMessages"),
+    _child("organization_mail_messages", "organizations/{id}/mailMessages", "organizations",
+           "/v1/organizations/{parent_id}/mailMessages"),
+    _child("mail_thread_messages", "mailbox/mailThreads/{id}/mailMessages", "mail_threads",
+           "/v1/mailbox/mailThreads/{parent_id}/mailMessages", pagination=Pagination.NONE,
+           timestamp_style="iso"),
+    _child("organization_relationships", "organizationRelationships", "organizations",
+           "/v1/organizationRelationships?org_id={parent_id}", pagination=Pagination.NONE,
+           writes=_v1_crud("/v1/organizationRelationships")),
+    _child("deal_persons", "deals/{id}/persons", "deals", "/v1/deals/{parent_id}/persons",
+           retired="GET /v1/deals/{id}/persons left the v1 API in 2026 (absent from the 2026-08 spec); "
+           "read deal_participants (person_id) instead."),
+)
+
+CATALOGUE: MappingProxyType[str, Resource] = MappingProxyType({r.name: r for r in RESOURCES})
+
+
+def get(name: str) -> Resource:
+    """Return the resource called ``name`` or raise a ``KeyError`` naming the known ones."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        known = ", ".join(sorted(CATALOGUE))
+        msg = f"unknown Pipedrive resource {name!r}; known resources: {known}"
+        raise KeyError(msg) from None
+
+
+def active() -> tuple[Resource, ...]:
+    """Resources Pipedrive still serves (retired ones stay in the catalogue, never called)."""
+    return tuple(r for r in RESOURCES if r.retired is None)
+
+
+def children_of(parent: str) -> tuple[Resource, ...]:
+    """Active nested resources read per record of ``parent``."""
+    return tuple(r for r in active() if r.parent == parent)
+
+
+def fields_resource_for(entity: str) -> Resource | None:
+    """The ``*_fields`` resource that describes the custom fields of ``entity``."""
+    res = CATALOGUE.get(entity)
+    if res is None or res.fields_resource is None:
+        return None
+    return CATALOGUE[res.fields_resource]
