@@ -106,7 +106,7 @@ class Resource:
     @property
     def read_path(self) -> str:
         """The list path the tap and target use for this resource."""
-        path = self.v2_path if self.read_version == 2 else self.v1_path  # noqa: PLR2004
+        path = self.v2_path if self.read_version == 2 else self.v1_path
         if path is None:  # pragma: no cover - guarded by the catalogue test
             msg = f"{self.name} has no path for API v{self.read_version}"
             raise ValueError(msg)
@@ -200,7 +200,7 @@ def _v1_crud(path: str, *, update: UpdateMethod = UpdateMethod.PUT) -> Writes:
     )
 
 
-def _child(  # noqa: PLR0913 - a declarative constructor, each argument is a column of the table
+def _child(
     name: str,
     title: str,
     parent: str,
@@ -221,7 +221,7 @@ def _child(  # noqa: PLR0913 - a declarative constructor, each argument is a col
         name=name,
         title=title,
         v1_path=path if version == 1 else None,
-        v2_path=path if version == 2 else None,  # noqa: PLR2004
+        v2_path=path if version == 2 else None,
         key=key,
         key_type=key_type,
         read_version=version,

@@ -1,0 +1,283 @@
+"""The one HTTP pipeline every Pipedrive call of the tap and the target goes through.
+
+``PipedriveSession`` is a ``requests.Session`` whose :meth:`send` applies, per attempt: authentication,
+the shared rate limiter, the request, the limiter's reading of the answer's headers, and a classification
+of the answer into a parsed body or a typed :mod:`~pipedrive_core.http.errors` exception. The retry policy
+wraps the attempts. Because it is a plain session, singer-sdk's ``RESTStream`` can use it as its
+``requests_session`` unchanged, and the target's worker threads share one instance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import requests
+
+from pipedrive_core.catalogue import Pagination
+from pipedrive_core.http.auth import ApiTokenAuth, OAuthRefreshAuth
+from pipedrive_core.http.config import ClientConfig
+from pipedrive_core.http.errors import (
+    STATUS_ERRORS,
+    AuthenticationError,
+    CloudflareBlockedError,
+    DailyBudgetExhaustedError,
+    InvalidResponseError,
+    OAuthError,
+    PipedriveError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    error_fields,
+    redact_url,
+)
+from pipedrive_core.http.ratelimit import RateLimiter
+from pipedrive_core.http.retry import RetryPolicy
+
+logger = logging.getLogger("pipedrive.http")
+
+#: attribute set on every successful ``requests.Response`` with its parsed JSON body
+BODY_ATTR = "pipedrive_body"
+
+
+class RequestStats:
+    """Thread-safe counts of requests sent, by method and by outcome, for summaries and benchmarks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_method: Counter[str] = Counter()
+        self.by_status: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    def count(self, method: str, status: int | None, error: str | None = None) -> None:
+        """Record one attempt."""
+        with self._lock:
+            self.by_method[method] += 1
+            if status is not None:
+                self.by_status[status] += 1
+            if error:
+                self.errors[error] += 1
+
+    @property
+    def total(self) -> int:
+        """All attempts, retries included."""
+        return sum(self.by_method.values())
+
+
+def _looks_like_html(response: requests.Response) -> bool:
+    ctype = response.headers.get("content-type", "")
+    return "html" in ctype or response.content[:64].lstrip().lower().startswith((b"<!doctype", b"<html"))
+
+
+class PipedriveSession(requests.Session):
+    """A ``requests.Session`` with Pipedrive's auth, rate limiting, retries and error semantics."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        json_loads: Callable[[bytes], Any] = json.loads,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.auth_handler: ApiTokenAuth | OAuthRefreshAuth
+        if config.uses_oauth:
+            self.auth_handler = OAuthRefreshAuth(
+                client_id=str(config.oauth_client_id),
+                client_secret=str(config.oauth_client_secret),
+                refresh_token=str(config.oauth_refresh_token),
+                token_url=config.oauth_token_url,
+                timeout=config.timeout,
+            )
+        else:
+            self.auth_handler = ApiTokenAuth(str(config.api_token))
+        account = f"{config.api_url}|{self.auth_handler.fingerprint()}"
+        self.limiter = limiter or RateLimiter.shared(account, burst=config.burst_limit)
+        self.policy = policy or RetryPolicy(
+            max_attempts=config.max_retries + 1, base_delay=config.backoff_base, max_delay=config.backoff_max
+        )
+        self.json_loads = json_loads
+        self.stats = RequestStats()
+        self.headers["User-Agent"] = config.user_agent
+        self.headers["Accept"] = "application/json"
+        self.verify = True
+        # Pool size: the target's workers share this session.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"PipedriveSession({self.config!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API host to call: OAuth's ``api_domain`` once known, else ``api_url``."""
+        if isinstance(self.auth_handler, OAuthRefreshAuth):
+            self.auth_handler.ensure_token()
+            if self.auth_handler.api_domain and self.config.api_url.startswith("https://api.pipedrive.com"):
+                return self.auth_handler.api_domain
+        return self.config.api_url
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send with retries; return a successful response carrying its parsed body, or raise."""
+        kwargs.setdefault("timeout", self.config.timeout)
+
+        def describe() -> str:
+            return f"{request.method} {redact_url(request.url or '')}"
+
+        for attempt in self.policy.retrying(describe):
+            with attempt:
+                return self._send_refreshing_once(request, kwargs)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _send_refreshing_once(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+        try:
+            return self._attempt(request, kwargs)
+        except OAuthError:
+            raise
+        except AuthenticationError:
+            if not isinstance(self.auth_handler, OAuthRefreshAuth):
+                raise
+            logger.info("Pipedrive rejected the OAuth access token; refreshing it once")
+            self.auth_handler.refresh(rejected_token=self.auth_handler.access_token)
+            return self._attempt(request, kwargs)
+
+    def _attempt(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+        prepared = request.copy()
+        self.auth_handler(prepared)
+        method = str(prepared.method)
+        self.limiter.acquire()
+        try:
+            response = super().send(prepared, **kwargs)
+        except requests.Timeout:
+            self.stats.count(method, None, "timeout")
+            raise TransportError(
+                f"no answer within {kwargs.get('timeout')}s", method=method, url=prepared.url
+            ) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            self.stats.count(method, None, "connection")
+            raise TransportError(
+                f"connection failed or dropped ({type(exc).__name__})", method=method, url=prepared.url
+            ) from None
+        self.stats.count(method, response.status_code)
+        self.limiter.observe(response.headers, response.status_code)
+        return self._classify(response, method)
+
+    def _classify(self, response: requests.Response, method: str) -> requests.Response:
+        status = response.status_code
+        url = response.request.url if response.request else response.url
+        if status < 300:
+            try:
+                body = self.json_loads(response.content) if response.content else None
+            except ValueError:
+                raise InvalidResponseError(
+                    "the answer is not valid JSON", method=method, url=url, status=status
+                ) from None
+            if body is None:
+                raise InvalidResponseError(
+                    "the answer's body is null (a known transient Pipedrive glitch)",
+                    method=method, url=url, status=status,
+                )
+            setattr(response, BODY_ATTR, body)
+            return response
+        if status == 403 and _looks_like_html(response):
+            raise CloudflareBlockedError(
+                "Cloudflare blocked the client with an HTML page, which Pipedrive does after repeated "
+                "rate-limit violations; wait a few minutes, lower burst_limit or concurrency, and rerun",
+                method=method, url=url, status=status,
+            )
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        error, info = error_fields(body)
+        if status == 429:
+            daily_spent = self.limiter.daily_left is not None and self.limiter.daily_left <= 0
+            if daily_spent or "daily" in f"{error} {info}".lower():
+                raise DailyBudgetExhaustedError(
+                    "the daily API token budget of this Pipedrive company is spent; rerun after it resets",
+                    method=method, url=url, status=status, error=error, error_info=info,
+                )
+            # The limiter already blocks further sends until the window resets; retry right after.
+            raise RateLimitedError(
+                "rate limit exceeded", method=method, url=url, status=status, error=error,
+                error_info=info, retry_after=0.0,
+            )
+        if status >= 500:
+            raise ServerError("server error", method=method, url=url, status=status, error=error, error_info=info)
+        cls = STATUS_ERRORS.get(status, PipedriveError)
+        raise cls(response.reason or "request refused", method=method, url=url, status=status,
+                  error=error, error_info=info)
+
+
+def body_of(response: requests.Response) -> Any:
+    """The parsed JSON body a :class:`PipedriveSession` attached to a successful response."""
+    return getattr(response, BODY_ATTR)
+
+
+class PipedriveClient:
+    """Convenience calls on a :class:`PipedriveSession` for code outside singer-sdk streams."""
+
+    def __init__(self, config: ClientConfig, *, session: PipedriveSession | None = None) -> None:
+        self.config = config
+        self.session = session or PipedriveSession(config)
+
+    def url(self, path: str) -> str:
+        """Absolute URL of an API path such as ``/api/v2/deals``."""
+        return f"{self.session.base_url}{path}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        resource: str | None = None,
+    ) -> Any:
+        """Send one call (with retries) and return the whole parsed envelope."""
+        try:
+            response = self.session.request(method, self.url(path), params=params, json=json_body)
+        except PipedriveError as exc:
+            if resource:
+                exc.with_resource(resource)
+            raise
+        return body_of(response)
+
+    def iter_pages(
+        self,
+        path: str,
+        *,
+        pagination: Pagination,
+        params: Mapping[str, Any] | None = None,
+        page_limit: int = 500,
+        resource: str | None = None,
+    ) -> Iterator[list[Any]]:
+        """Yield the ``data`` list of each page of a v1 (start/limit) or v2 (cursor) list."""
+        query: dict[str, Any] = dict(params or {})
+        if pagination is not Pagination.NONE:
+            query["limit"] = page_limit
+        while True:
+            body = self.request("GET", path, params=query, resource=resource)
+            data = body.get("data") or []
+            yield data if isinstance(data, list) else [data]
+            extra = body.get("additional_data") or {}
+            if pagination is Pagination.CURSOR:
+                cursor = extra.get("next_cursor")
+                if not cursor:
+                    return
+                query["cursor"] = cursor
+            elif pagination is Pagination.OFFSET:
+                page = extra.get("pagination") or {}
+                if not page.get("more_items_in_collection"):
+                    return
+                query["start"] = page.get("next_start", int(query.get("start", 0)) + page_limit)
+            else:
+                return
