@@ -1,0 +1,333 @@
+"""The shared HTTP layer: each retry / no-retry case, throttling, OAuth refresh and secret hygiene.
+
+These run offline against ``responses`` (mocked transport) with injected sleep/clock, so they are fast and
+deterministic; the emulator-backed fault matrix lives in tests/reliability.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+import requests
+import responses
+
+from pipedrive_core.http import ClientConfig, PipedriveClient, PipedriveSession, RateLimiter, RetryPolicy
+from pipedrive_core.http import errors as e
+from pipedrive_core.http.config import ConfigError
+
+API = "https://api.pipedrive.com"
+TOKEN = "s3cr3t-token-value-0123456789"
+DEALS = f"{API}/api/v2/deals"
+OK = {"success": True, "data": [{"id": 1}], "additional_data": {"next_cursor": None}}
+
+
+class Sleeps(list[float]):
+    """A fake clock: every sleep is recorded and advances ``now``."""
+
+    now = 0.0
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def make_client(sleeps: Sleeps, *, burst: int | None = None, **cfg) -> PipedriveClient:
+    config = ClientConfig.from_config({"api_token": TOKEN, **cfg})
+    limiter = RateLimiter(burst=burst, sleep=sleeps, clock=sleeps.clock)
+    policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=8.0, sleep=sleeps, rng=random.Random(1))
+    return PipedriveClient(config, session=PipedriveSession(config, limiter=limiter, policy=policy))
+
+
+@responses.activate
+def test_token_travels_in_header_never_in_url(sleeps):
+    responses.get(DEALS, json=OK)
+    client = make_client(sleeps)
+    client.request("GET", "/api/v2/deals", params={"limit": 1})
+    sent = responses.calls[0].request
+    assert sent.headers["x-api-token"] == TOKEN
+    assert TOKEN not in sent.url
+    assert "api_token" not in sent.url
+
+
+@pytest.mark.parametrize(
+    ("first", "kind"),
+    [
+        ({"status": 500}, "5xx"),
+        ({"status": 502}, "5xx"),
+        ({"status": 503}, "5xx"),
+        ({"status": 524}, "5xx"),
+        ({"status": 429, "headers": {"x-ratelimit-reset": "1"}}, "429 with headers"),
+        ({"status": 429}, "429 without headers"),
+        ({"body": requests.exceptions.ReadTimeout("slow")}, "timeout"),
+        ({"body": requests.exceptions.ConnectionError("reset")}, "connection"),
+        ({"body": requests.exceptions.ChunkedEncodingError("cut")}, "dropped mid-body"),
+        ({"status": 200, "body": "{not json"}, "invalid json"),
+        ({"status": 200, "body": "null"}, "null body"),
+    ],
+)
+@responses.activate
+def test_transient_failures_are_retried(sleeps, first, kind):
+    kwargs = first if "body" in first else {"json": {"success": False, "error": "x"}, **first}
+    responses.get(DEALS, **kwargs)
+    responses.get(DEALS, json=OK)
+    body = make_client(sleeps).request("GET", "/api/v2/deals")
+    assert body == OK, kind
+    assert len(responses.calls) == 2
+    assert sleeps, "a retry must wait before the next attempt"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_cls"),
+    [
+        (400, e.BadRequestError),
+        (401, e.AuthenticationError),
+        (402, e.PaymentRequiredError),
+        (403, e.ForbiddenError),
+        (404, e.NotFoundError),
+        (410, e.GoneError),
+    ],
+)
+@responses.activate
+def test_client_errors_are_not_retried(sleeps, status, error_cls):
+    responses.get(DEALS, status=status, json={"success": False, "error": "Nope", "error_info": "Read the docs"})
+    client = make_client(sleeps)
+    with pytest.raises(error_cls) as info:
+        client.request("GET", "/api/v2/deals", resource="deals")
+    assert len(responses.calls) == 1
+    text = str(info.value)
+    assert "deals" in text
+    assert "GET /api/v2/deals" in text
+    assert f"HTTP {status}" in text
+    assert "Nope" in text
+    assert "Read the docs" in text
+
+
+@responses.activate
+def test_retries_give_up_after_max_attempts(sleeps):
+    responses.get(DEALS, status=503, json={"success": False, "error": "down"})
+    with pytest.raises(e.ServerError):
+        make_client(sleeps).request("GET", "/api/v2/deals")
+    assert len(responses.calls) == 4  # max_attempts
+
+
+@responses.activate
+def test_backoff_grows_exponentially_with_jitter(sleeps):
+    responses.get(DEALS, status=500, json={"success": False})
+    with pytest.raises(e.ServerError):
+        make_client(sleeps).request("GET", "/api/v2/deals")
+    assert len(sleeps) == 3
+    for attempt, wait in enumerate(sleeps, start=1):
+        ceiling = min(8.0, 2 ** (attempt - 1))
+        assert ceiling / 2 <= wait <= ceiling
+
+
+@responses.activate
+def test_cloudflare_html_403_is_recognised_and_explained(sleeps):
+    responses.get(DEALS, status=403, body="<!DOCTYPE html><html>Attention Required! | Cloudflare</html>",
+                  content_type="text/html")
+    with pytest.raises(e.CloudflareBlockedError) as info:
+        make_client(sleeps).request("GET", "/api/v2/deals")
+    assert "Cloudflare" in str(info.value)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_429_without_headers_still_waits_a_window(sleeps):
+    responses.get(DEALS, status=429, json={"success": False, "error": "Rate limit exceeded"})
+    responses.get(DEALS, json=OK)
+    make_client(sleeps).request("GET", "/api/v2/deals")
+    assert sum(sleeps) >= 2.0  # one full 2 s window, even with no x-ratelimit-reset
+
+
+@responses.activate
+def test_429_waits_for_announced_reset(sleeps):
+    responses.get(DEALS, status=429, headers={"x-ratelimit-reset": "5", "x-ratelimit-remaining": "0"},
+                  json={"success": False})
+    responses.get(DEALS, json=OK)
+    make_client(sleeps).request("GET", "/api/v2/deals")
+    assert 5.0 <= sum(sleeps) < 6.0
+
+
+@responses.activate
+def test_daily_budget_exhausted_stops_with_clear_message(sleeps):
+    responses.get(DEALS, status=429, headers={"x-daily-requests-left": "0"},
+                  json={"success": False, "error": "Daily rate limit exceeded"})
+    client = make_client(sleeps)
+    with pytest.raises(e.DailyBudgetExhaustedError) as info:
+        client.request("GET", "/api/v2/deals")
+    assert "daily" in str(info.value).lower()
+    assert len(responses.calls) == 1
+    # and no further request is sent once the budget is known to be spent
+    with pytest.raises(e.DailyBudgetExhaustedError):
+        client.request("GET", "/api/v2/deals")
+    assert len(responses.calls) == 1
+
+
+def test_limiter_throttles_before_the_burst_limit():
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(burst=5, headroom=1, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        limiter.acquire()
+    assert sleeps == []  # 4 = burst - headroom go straight through
+    limiter.acquire()  # the 5th waits for the window to roll
+    assert sleeps == [pytest.approx(2.0)]
+
+
+def test_limiter_learns_limit_and_pauses_on_remaining_zero():
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    limiter.acquire()
+    limiter.observe({"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1.5"}, 200)
+    assert limiter.burst == 20
+    limiter.acquire()
+    assert sleeps == [pytest.approx(1.5)]
+
+
+def test_limiter_is_shared_per_account_across_sessions():
+    a = PipedriveSession(ClientConfig.from_config({"api_token": TOKEN}))
+    b = PipedriveSession(ClientConfig.from_config({"api_token": TOKEN}))
+    other = PipedriveSession(ClientConfig.from_config({"api_token": TOKEN + "x"}))
+    assert a.limiter is b.limiter
+    assert a.limiter is not other.limiter
+
+
+TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
+OAUTH = {
+    "oauth_client_id": "cid",
+    "oauth_client_secret": "client-secret-value",
+    "oauth_refresh_token": "refresh-1",
+}
+
+
+def _token_answer(n: int) -> dict:
+    return {"access_token": f"access-{n}", "refresh_token": f"refresh-{n + 1}", "expires_in": 3600,
+            "api_domain": "https://acme.pipedrive.com", "token_type": "Bearer"}
+
+
+@responses.activate
+def test_oauth_refreshes_uses_api_domain_and_keeps_rotated_token(sleeps):
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    responses.get("https://acme.pipedrive.com/api/v2/deals", json=OK)
+    client = make_client(sleeps, **OAUTH)
+    client.request("GET", "/api/v2/deals")
+    token_call, api_call = responses.calls
+    assert "refresh_token=refresh-1" in token_call.request.body
+    assert token_call.request.headers["Authorization"].startswith("Basic ")
+    assert api_call.request.headers["Authorization"] == "Bearer access-1"
+    assert client.session.auth_handler._refresh_token == "refresh-2"
+
+
+@responses.activate
+def test_oauth_401_refreshes_once_then_continues(sleeps):
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    responses.post(TOKEN_URL, json=_token_answer(2))
+    url = "https://acme.pipedrive.com/api/v2/deals"
+    responses.get(url, status=401, json={"success": False, "error": "Unauthorized"})
+    responses.get(url, json=OK)
+    client = make_client(sleeps, **OAUTH)
+    assert client.request("GET", "/api/v2/deals") == OK
+    assert responses.calls[-1].request.headers["Authorization"] == "Bearer access-2"
+    # the second refresh presented the rotated refresh token
+    assert "refresh_token=refresh-2" in responses.calls[2].request.body
+
+
+@responses.activate
+def test_oauth_revoked_refresh_token_is_a_clear_error(sleeps):
+    responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "revoked"})
+    with pytest.raises(e.OAuthError) as info:
+        make_client(sleeps, **OAUTH).request("GET", "/api/v2/deals")
+    text = str(info.value)
+    assert "refresh token was refused" in text
+    assert "invalid_grant" in text
+    assert "refresh-1" not in text
+    assert "client-secret-value" not in text
+
+
+@responses.activate
+def test_secrets_never_logged_at_debug(sleeps, caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    url = "https://acme.pipedrive.com/api/v2/deals"
+    responses.get(url, status=500, json={"success": False})
+    responses.get(url, status=404, json={"success": False, "error": "gone"})
+    client = make_client(sleeps, **OAUTH)
+    with pytest.raises(e.NotFoundError) as info:
+        client.request("GET", "/api/v2/deals", params={"api_token": "leaked-param"})
+    tok = make_client(sleeps)
+    responses.get(DEALS, status=502, json={"success": False})
+    responses.get(DEALS, json=OK)
+    tok.request("GET", "/api/v2/deals")
+    everything = caplog.text + str(info.value) + repr(client.session) + repr(tok.session.config)
+    everything += repr(client.session.auth_handler) + repr(tok.session.auth_handler)
+    for secret in (TOKEN, "client-secret-value", "refresh-1", "refresh-2", "access-1", "leaked-param"):
+        assert secret not in everything
+    assert "retrying" in caplog.text  # the retry was logged, just without secrets
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({}, "no credentials"),
+        ({"api_token": "t", "api_url": "http://example.com"}, "https"),
+        ({"api_token": "t", "api_url": "ftp://x"}, "http(s) URL"),
+        ({"api_token": "t", "api_url": "https://user:pw@api.pipedrive.com"}, "credentials"),
+        ({"oauth_client_id": "a"}, "missing: oauth_client_secret, oauth_refresh_token"),
+        ({"api_token": "t", "request_timeout": -1}, "request_timeout"),
+    ],
+)
+def test_config_errors_are_clear(config, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        ClientConfig.from_config(config)
+    assert message in str(info.value)
+
+
+def test_plain_http_allowed_only_on_loopback():
+    assert ClientConfig.from_config({"api_token": "t", "api_url": "http://127.0.0.1:8765"}).api_url.endswith("8765")
+    assert ClientConfig.from_config({"api_token": "t", "api_url": "http://localhost:1"})
+
+
+def test_redact_url_hides_secret_query_values():
+    assert e.redact_url("https://h/v1/deals?api_token=abc&start=0") == "https://h/v1/deals?api_token=%2A%2A%2A&start=0"
+
+
+@responses.activate
+def test_iter_pages_follows_v1_offsets_and_v2_cursors(sleeps):
+    from pipedrive_core.catalogue import Pagination
+
+    notes = f"{API}/v1/notes"
+    responses.get(notes, json={"success": True, "data": [{"id": 1}],
+                               "additional_data": {"pagination": {"more_items_in_collection": True, "next_start": 1}}})
+    responses.get(notes, json={"success": True, "data": [{"id": 2}],
+                               "additional_data": {"pagination": {"more_items_in_collection": False}}})
+    client = make_client(sleeps)
+    pages = list(client.iter_pages("/v1/notes", pagination=Pagination.OFFSET, page_limit=1))
+    assert pages == [[{"id": 1}], [{"id": 2}]]
+    assert "start=1" in responses.calls[1].request.url
+
+    responses.get(DEALS, json={"success": True, "data": [{"id": 3}], "additional_data": {"next_cursor": "abc"}})
+    responses.get(DEALS, json=OK)
+    pages = list(client.iter_pages("/api/v2/deals", pagination=Pagination.CURSOR))
+    assert pages == [[{"id": 3}], [{"id": 1}]]
+    assert "cursor=abc" in responses.calls[3].request.url
