@@ -1,0 +1,150 @@
+"""Run one measured subprocess: wall time, CPU time and peak RSS (from ``wait4``), Singer messages counted.
+
+The child's stdout is read by a thread of the harness that only counts lines (RECORD per stream) and keeps
+the last STATE message, so the measured process writes to a pipe exactly as it would to ``/dev/null`` or a
+target, without the harness doing any JSON work on records. stderr goes to a log file; the count of
+``http_request_duration`` METRIC lines in it is a fallback request count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_STREAM_RE = re.compile(rb'"stream":\s*"([^"]+)"')
+_REQ_METRIC_RE = re.compile(r'"metric":\s*"http_request_duration"')
+
+
+@dataclass
+class RunResult:
+    """What one measured run produced."""
+
+    cmd: list[str]
+    returncode: int
+    wall_s: float
+    user_s: float
+    sys_s: float
+    max_rss_mb: float
+    records: int = 0
+    records_by_stream: Counter[str] = field(default_factory=Counter)
+    last_state: dict | None = None
+    metric_requests: int = 0
+    stderr_path: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.sys_s
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.wall_s if self.wall_s > 0 else 0.0
+
+    def check(self) -> RunResult:
+        if self.returncode != 0:
+            msg = (f"command failed (rc={self.returncode}): {' '.join(self.cmd)}\n"
+                   f"--- stderr tail ---\n{self.stderr_tail}")
+            raise RuntimeError(msg)
+        return self
+
+
+class _StdoutCounter(threading.Thread):
+    def __init__(self, stream, keep_lines: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.records = 0
+        self.by_stream: Counter[str] = Counter()
+        self.last_state: bytes | None = None
+        self.keep_lines = keep_lines
+        self.lines: list[bytes] = []
+
+    def run(self) -> None:
+        by_stream = self.by_stream
+        records = 0
+        for line in self.stream:
+            head = line[:48]
+            if b'"RECORD"' in head:
+                records += 1
+                match = _STREAM_RE.search(line, 0, 200)
+                if match:
+                    by_stream[match.group(1).decode()] += 1
+            elif b'"STATE"' in head:
+                self.last_state = line
+            if self.keep_lines:
+                self.lines.append(line)
+        self.records = records
+
+
+def run_measured(
+    cmd: list[str],
+    *,
+    stderr_path: Path,
+    stdin_path: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    count_stdout: bool = True,
+    timeout: float | None = None,
+) -> RunResult:
+    """Run ``cmd`` to completion and measure it; stdout is counted (or discarded with ``count_stdout=False``)."""
+    stderr_path.parent.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
+    with open(stderr_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=stdin,
+            stdout=subprocess.PIPE if count_stdout else subprocess.DEVNULL,
+            stderr=err,
+            env=full_env,
+            cwd=cwd,
+        )
+        counter = None
+        if count_stdout:
+            counter = _StdoutCounter(proc.stdout)
+            counter.start()
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.01)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if counter is not None:
+            counter.join()
+    if stdin_path:
+        stdin.close()
+    text = stderr_path.read_text(errors="replace")
+    result = RunResult(
+        cmd=cmd,
+        returncode=proc.returncode,
+        wall_s=wall,
+        user_s=rusage.ru_utime,
+        sys_s=rusage.ru_stime,
+        max_rss_mb=rusage.ru_maxrss / 1024.0,  # Linux reports KiB
+        metric_requests=len(_REQ_METRIC_RE.findall(text)),
+        stderr_path=str(stderr_path),
+        stderr_tail=text[-3000:],
+    )
+    if counter is not None:
+        result.records = counter.records
+        result.records_by_stream = counter.by_stream
+        if counter.last_state:
+            try:
+                result.last_state = json.loads(counter.last_state).get("value")
+            except ValueError:
+                result.last_state = None
+    return result

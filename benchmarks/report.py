@@ -1,0 +1,197 @@
+"""Render the results of a run: ``RESULTS.md`` (tables) and ``throughput.png`` (plot)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isinf(value) or math.isnan(value):
+            return "—"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _target(met: bool | None) -> str:
+    if met is None:
+        return "not measured"
+    return "**met**" if met else "**not met**"
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    meta = res["meta"]
+    out: list[str] = [
+        f"# Benchmark results — profile `{meta['profile']}`",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Run at {meta['started']} UTC on {meta['machine']}; took {_f(meta.get('duration_s'), 0)} s.  ",
+        f"Emulator: seed {meta['seed']}, latency {_f(meta['latency_ms'], 0)} ms, burst {meta['burst']} requests / 2 s, "
+        f"{meta['custom_fields']} custom fields per entity. Data: "
+        + ", ".join(f"{_f(v)} {k}" for k, v in meta["sizes"].items())
+        + f" ({_f(meta['total_records'])} records).  ",
+        f"Bounds: reads {_f(meta['read_bound'])} records/s (500 records × {meta['burst']} / 2 s); "
+        f"writes {_f(meta['write_bound'])} requests/s; a sequential reader at this latency reaches at most "
+        f"{_f(meta['sequential_read_bound'])} records/s.",
+        "",
+    ]
+    s1 = res.get("scenario1")
+    if s1:
+        out += ["## 1. Tap full sync", ""]
+        rows = []
+        for who in ("ours", "peer"):
+            r = s1.get(who)
+            if not r:
+                continue
+            rows.append([
+                r["label"], r["records"], r["requests"], r["wall_s"], r["records_per_s"], r["of_bound"],
+                r["records_per_request"], r["cpu_s"], r["max_rss_mb"],
+            ])
+        out += _table(
+            ["tap", "records", "requests", "wall s", "records/s", "÷ bound", "records/request", "CPU s", "peak RSS MB"],
+            rows,
+        )
+        out += [
+            "",
+            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×**. "
+            f"Targets: ≥ 0.9 of the bound — {_target(s1.get('target_bound_met'))}; "
+            f"≥ 3× singer-io — {_target(s1.get('target_peer_met'))}.",
+        ]
+        if s1.get("peer_note"):
+            out += ["", s1["peer_note"]]
+        out += [""]
+    s2 = res.get("scenario2")
+    if s2:
+        out += ["## 2. Tap incremental after changing 1 % of records", ""]
+        out += _table(
+            ["changed records", "records emitted", "requests", "requests / changed record", "wall s",
+             "wall ÷ full sync"],
+            [[s2["changed"], s2["records"], s2["requests"], s2["requests_per_changed"], s2["wall_s"],
+              s2["wall_vs_full"]]],
+        )
+        out += ["", f"Changed per stream: {s2['changed_by_stream']}; children added: {s2.get('children_added', 0)}; "
+                f"child streams selected: {', '.join(s2.get('child_streams') or []) or 'none'}.", ""]
+    s3 = res.get("scenario3")
+    if s3:
+        out += ["## 3. Tap CPU (no latency, no rate limit)", ""]
+        out += _table(
+            ["run", "records", "wall s", "records/s", "CPU s"],
+            [["tap full sync", s3["tap"]["records"], s3["tap"]["wall_s"], s3["tap"]["records_per_s"],
+              s3["tap"]["cpu_s"]],
+             ["download + json.loads only", s3["baseline"]["records"], s3["baseline"]["wall_s"],
+              s3["baseline"]["records_per_s"], s3["baseline"]["cpu_s"]]],
+        )
+        out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate.", ""]
+        if s3.get("hotspots"):
+            out += ["Top functions by own time (cProfile of the tap at zero latency):", ""]
+            out += _table(["function", "own s", "cumulative s", "calls"],
+                          [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3["hotspots"]])
+            out += [""]
+    s4 = res.get("scenario4")
+    if s4:
+        out += ["## 4. Target writes", ""]
+        rows = [[p["label"], p["records"], p["requests"], p["wall_s"], p["requests_per_s"], p["of_bound"]]
+                for p in s4["phases"]]
+        out += _table(["phase", "records", "requests", "wall s", "requests/s", "÷ bound"], rows)
+        bulk = s4.get("bulk_delete")
+        if bulk:
+            out += ["", f"Bulk delete ({bulk['resource']}): {_f(bulk['ids'])} ids in {_f(bulk['requests'])} "
+                    f"requests = **{_f(bulk['ids_per_request'])} ids/request** "
+                    f"(single-delete resources: 1 id/request)."]
+        out += ["", f"Target ≥ 0.9 of the write bound — {_target(s4.get('target_bound_met'))}.", ""]
+    s5 = res.get("scenario5")
+    if s5:
+        out += ["## 5. Peak memory (RSS)", ""]
+        rows = [[m["label"], m["small_n"], m["small_mb"], m["large_n"], m["large_mb"], m["change_pct"]]
+                for m in s5["rows"]]
+        out += _table(["process", "N records", "peak MB at N", "10 × N records", "peak MB at 10 × N", "change %"],
+                      rows)
+        out += ["", f"Within ±20 % — {_target(s5.get('target_met'))}.", ""]
+    if res.get("notes"):
+        out += ["## Notes", ""] + [f"- {n}" for n in res["notes"]] + [""]
+    out += ["![throughput](throughput.png)", ""]
+    return "\n".join(out)
+
+
+def render_plot(res: dict[str, Any], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    meta = res["meta"]
+    # (a) reads vs the bound
+    ax = axes[0]
+    labels, values = [], []
+    s1 = res.get("scenario1") or {}
+    for who in ("ours", "peer"):
+        if s1.get(who):
+            labels.append(s1[who]["label"])
+            values.append(s1[who]["records_per_s"])
+    s3 = res.get("scenario3") or {}
+    if s3:
+        labels += ["ours, no latency", "download only"]
+        values += [s3["tap"]["records_per_s"], s3["baseline"]["records_per_s"]]
+    ax.bar(labels, values, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"][: len(values)])
+    ax.axhline(meta["read_bound"], color="red", linestyle="--", label=f"rate-limit bound {meta['read_bound']:,.0f}/s")
+    ax.axhline(meta["sequential_read_bound"], color="purple", linestyle=":",
+               label=f"sequential @ {meta['latency_ms']:.0f} ms {meta['sequential_read_bound']:,.0f}/s")
+    ax.set_ylabel("records / s")
+    ax.set_title("Scenario 1 & 3: read throughput")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelsize=8, rotation=15)
+    # (b) writes vs the bound
+    ax = axes[1]
+    s4 = res.get("scenario4") or {}
+    phases = s4.get("phases") or []
+    ax.bar([p["label"] for p in phases], [p["requests_per_s"] for p in phases], color="tab:blue")
+    ax.axhline(meta["write_bound"], color="red", linestyle="--", label=f"bound {meta['write_bound']:.0f} req/s")
+    ax.set_ylabel("requests / s")
+    ax.set_title("Scenario 4: target writes")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    # (c) memory
+    ax = axes[2]
+    s5 = res.get("scenario5") or {}
+    rows = s5.get("rows") or []
+    width = 0.35
+    xs = range(len(rows))
+    ax.bar([x - width / 2 for x in xs], [r["small_mb"] for r in rows], width, label="N")
+    ax.bar([x + width / 2 for x in xs], [r["large_mb"] for r in rows], width, label="10 × N")
+    ax.set_xticks(list(xs), [r["label"] for r in rows], fontsize=8)
+    ax.set_ylabel("peak RSS (MB)")
+    ax.set_title("Scenario 5: peak memory")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"tap/target-pipedrive benchmarks — profile {meta['profile']}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(res: dict[str, Any], out_dir: Path) -> tuple[Path, Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "RESULTS.md"
+    png = out_dir / "throughput.png"
+    js = out_dir / "results.json"
+    js.write_text(json.dumps(res, indent=2, default=str))
+    md.write_text(render_markdown(res))
+    render_plot(res, png)
+    return md, png, js
