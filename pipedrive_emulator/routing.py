@@ -1,0 +1,206 @@
+"""The route table, generated from ``pipedrive_core.catalogue.RESOURCES``.
+
+Every active resource gets its list path (v1 and/or v2), ``/{id}`` get-one, nested ``{parent_id}`` paths
+and the writes its :class:`~pipedrive_core.catalogue.Writes` declares (plus bulk deletes). v1 paths of
+``v1_sunset`` resources answer 410 unless the emulator runs in legacy mode; retired resources answer 410
+(subscriptions) or 404 with the reason. Literal routes (``/deals/search``, ``/deals/archived``) are
+matched before ``/{id}``.
+
+Each route carries its token cost (``x-token-cost`` of the spec, by method and version) for the daily
+budget: v1 get one 2, list 20, create/update 10, delete 6, bulk delete 10, search/flow 40; v2 get one 1,
+list 10 (pipelines/stages 5, archived deals 20), create/update 5, delete 3, bulk delete 15, search 20.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipedrive_core.catalogue import RESOURCES, Resource, Writes
+
+from . import reads, recents, search, writes
+from .envelope import Answer, ApiError
+from .request import Context, Request
+
+Handler = Callable[[Context, Request], Answer]
+
+COSTS: dict[tuple[int, str], int] = {
+    (1, "get"): 2, (1, "list"): 20, (1, "create"): 10, (1, "update"): 10, (1, "delete"): 6,
+    (1, "bulk_delete"): 10, (1, "search"): 40, (1, "flow"): 40,
+    (2, "get"): 1, (2, "list"): 10, (2, "create"): 5, (2, "update"): 5, (2, "delete"): 3,
+    (2, "bulk_delete"): 15, (2, "search"): 20,
+}
+SUNSET_TEXT = ("This endpoint is no longer supported: API v1 {what} endpoints were removed on 2026-08-01. "
+               "Use API v2 (/api/v2/{title}) instead.")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method + path pattern and what answers it."""
+
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    version: int
+    kind: str
+    cost: int
+    resource: str | None = None
+    #: answered 410 while the emulator runs with ``v1_sunset``
+    sunset: bool = False
+
+    @property
+    def is_search(self) -> bool:
+        """Search endpoints have their own, lower burst limit."""
+        return self.kind == "search"
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    path = template.split("?", 1)[0]
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{regex}$")
+
+
+class Router:
+    """Routes in match order; :meth:`match` returns the route and path parameters."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def add(self, method: str, template: str, handler: Handler, *, version: int, kind: str,
+            resource: str | None = None, sunset: bool = False, cost: int | None = None) -> None:
+        """Register a route once (the first registration of a method + path wins)."""
+        path = template.split("?", 1)[0]
+        if (method, path) in self._seen:
+            return
+        self._seen.add((method, path))
+        price = cost if cost is not None else COSTS.get((version, kind), 0)
+        self.routes.append(Route(method, path, _compile(path), handler, version, kind, price, resource, sunset))
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """The route for ``method path``, its parameters, and whether the path exists for another method."""
+        path_exists = False
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, found.groupdict(), True
+            path_exists = True
+        return None, {}, path_exists
+
+
+def _gone(resource: Resource) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        raise ApiError(410, f"Gone: {resource.retired}")
+
+    return handler
+
+
+def _missing(resource: Resource) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        raise ApiError(404, f"Unknown method: {resource.retired}")
+
+    return handler
+
+
+def build_router() -> Router:
+    """Every route of the emulator, derived from the catalogue."""
+    router = Router()
+    _fixed_routes(router)
+    for resource in RESOURCES:
+        if resource.retired is not None:
+            handler = _gone(resource) if resource.parent is None else _missing(resource)
+            path = resource.v1_path or resource.v2_path or ""
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                router.add(method, path, handler, version=1, kind="gone", resource=resource.name)
+                router.add(method, f"{path}/{{id}}", handler, version=1, kind="gone", resource=resource.name)
+            continue
+        _resource_routes(router, resource)
+    return router
+
+
+def _fixed_routes(router: Router) -> None:
+    router.add("GET", "/v1/recents", recents.recents, version=1, kind="list")
+    router.add("GET", "/api/v2/itemSearch/field", search.field_search, version=2, kind="search")
+    router.add("GET", "/api/v2/itemSearch", search.item_search, version=2, kind="search")
+    for entity in search.DEFAULT_FIELDS:
+        router.add("GET", f"/api/v2/{entity}/search",
+                   lambda ctx, req, e=entity: search.entity_search(ctx, e, req),  # type: ignore[misc]
+                   version=2, kind="search", resource=entity)
+    router.add("GET", "/api/v2/deals/archived",
+               lambda ctx, req: reads.list_v2(ctx, _res("deals"), req, archived=True),
+               version=2, kind="list", resource="deals", cost=20)
+
+
+def _res(name: str) -> Resource:
+    return next(r for r in RESOURCES if r.name == name)
+
+
+def _resource_routes(router: Router, resource: Resource) -> None:
+    is_child = resource.parent is not None
+    if resource.v2_path is not None:
+        cost = 5 if resource.name in ("pipelines", "stages") else None
+        router.add("GET", resource.v2_path, lambda ctx, req, r=resource: reads.list_v2(ctx, r, req),
+                   version=2, kind="list", resource=resource.name, cost=cost)
+        if not is_child:
+            router.add("GET", f"{resource.v2_path}/{{id}}",
+                       lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v2"),
+                       version=2, kind="get", resource=resource.name)
+    if resource.v1_path is not None:
+        sunset = resource.v1_sunset
+        kind = "flow" if resource.name.endswith("_flow") else "list"
+        router.add("GET", resource.v1_path, lambda ctx, req, r=resource: reads.list_v1(ctx, r, req),
+                   version=1, kind=kind, resource=resource.name, sunset=sunset)
+        if not is_child and resource.pagination is not None:
+            item_path = resource.v1_path.removesuffix("/find")
+            router.add("GET", f"{item_path}/{{id}}",
+                       lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v1"),
+                       version=1, kind="get", resource=resource.name, sunset=sunset)
+    if resource.writes is not None:
+        _write_routes(router, resource, resource.writes)
+    if resource.v1_sunset and resource.v1_path is not None:  # legacy v1 writes of v2 entities
+        legacy = Writes(create_path=resource.v1_path, update_path=f"{resource.v1_path}/{{id}}",
+                        update_method=resource.writes.update_method if resource.writes else Writes().update_method,
+                        delete_path=f"{resource.v1_path}/{{id}}")
+        _write_routes(router, resource, legacy, force_method="PUT", sunset=True)
+    if resource.name == "deal_products":
+        router.add("GET", "/v1/deals/{parent_id}/products",
+                   lambda ctx, req, r=resource: reads.list_v1(ctx, r, req),
+                   version=1, kind="list", resource=resource.name, sunset=True)
+    if resource.fields_of is not None and resource.v2_path is not None:
+        router.add("GET", f"{resource.v2_path}/{{id}}",
+                   lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v2"),
+                   version=2, kind="get", resource=resource.name)
+
+
+def _write_routes(router: Router, resource: Resource, w: Writes, *, force_method: str | None = None,
+                  sunset: bool = False) -> None:
+    def version_of(path: str) -> int:
+        return 2 if path.startswith("/api/v2/") else 1
+
+    if w.bulk_delete_path:
+        router.add("DELETE", w.bulk_delete_path,
+                   lambda ctx, req, r=resource, v=version_of(w.bulk_delete_path): writes.bulk_delete(ctx, r, req, v),
+                   version=version_of(w.bulk_delete_path), kind="bulk_delete", resource=resource.name, sunset=sunset)
+    if w.create_path:
+        router.add("POST", w.create_path,
+                   lambda ctx, req, r=resource, v=version_of(w.create_path): writes.create(ctx, r, req, v),
+                   version=version_of(w.create_path), kind="create", resource=resource.name, sunset=sunset)
+    if w.update_path:
+        method = force_method or w.update_method.value
+        router.add(method, w.update_path,
+                   lambda ctx, req, r=resource, v=version_of(w.update_path): writes.update(ctx, r, req, v),
+                   version=version_of(w.update_path), kind="update", resource=resource.name, sunset=sunset)
+    if w.delete_path:
+        router.add("DELETE", w.delete_path,
+                   lambda ctx, req, r=resource, v=version_of(w.delete_path): writes.delete(ctx, r, req, v),
+                   version=version_of(w.delete_path), kind="delete", resource=resource.name, sunset=sunset)
+
+
+def sunset_error(route: Route) -> ApiError:
+    """The 410 a retired v1 entity endpoint answers."""
+    title = (route.resource or "").replace("deal_products", "deals/{id}/products")
+    return ApiError(410, SUNSET_TEXT.format(what=title, title=title))
