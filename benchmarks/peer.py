@@ -48,7 +48,8 @@ def ensure_peer(*, quiet: bool = True) -> Path:
 
 
 def peer_command(base_url: str, config: Path, catalog: Path | None = None, state: Path | None = None) -> list[str]:
-    cmd = [str(peer_python()), str(PEER_ENTRY), base_url, "--config", str(config)]
+    # -I: ignore PYTHONPATH and the script directory, so our own tap_pipedrive can never shadow the peer
+    cmd = [str(peer_python()), "-I", str(PEER_ENTRY), base_url, "--config", str(config)]
     if catalog is not None:
         cmd += ["--catalog", str(catalog)]
     if state is not None:

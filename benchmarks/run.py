@@ -27,7 +27,8 @@ from benchmarks.procs import RunResult, run_measured
 from benchmarks.profiles import PROFILES, READ_STREAMS, Profile
 from benchmarks.report import write_report
 
-BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
 #: deal children read in the incremental run (scenario 2) for the changed deals only
 INCREMENTAL_CHILDREN = ["deal_products", "deal_followers"]
 NO_LIMIT_BURST = 100_000
@@ -72,8 +73,8 @@ class Bench:
     def tap_catalog(self, config: Path, tag: str, streams: list[str]) -> Path:
         import subprocess  # noqa: PLC0415
 
-        proc = subprocess.run([str(BIN / "tap-pipedrive"), "--config", str(config), "--discover"],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run([*TAP, "--config", str(config), "--discover"],
+                              capture_output=True, text=True, check=False, cwd=ROOT)
         if proc.returncode != 0:
             raise RuntimeError(f"tap discovery failed:\n{proc.stderr[-3000:]}")
         catalog = json.loads(proc.stdout)
@@ -86,16 +87,16 @@ class Bench:
                 state: dict | None = None, profile_to: Path | None = None) -> tuple[RunResult, int]:
         config = self.tap_config(emu, tag, burst)
         catalog = self.tap_catalog(config, tag, streams)
-        cmd = [str(BIN / "tap-pipedrive"), "--config", str(config), "--catalog", str(catalog)]
+        cmd = [*TAP, "--config", str(config), "--catalog", str(catalog)]
         if profile_to is not None:
-            cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd]
+            cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd[1:]]
         if state is not None:
             state_path = self.raw / f"tap-state-{tag}.json"
             state_path.write_text(json.dumps(state))
             cmd += ["--state", str(state_path)]
         before = emu.requests()
         log(f"tap {tag}: {shlex.join(cmd[-4:])}")
-        result = run_measured(cmd, stderr_path=self.raw / f"tap-{tag}.stderr").check()
+        result = run_measured(cmd, stderr_path=self.raw / f"tap-{tag}.stderr", cwd=str(ROOT)).check()
         requests_used = emu.requests() - before
         log(f"tap {tag}: {result.records} records, {requests_used} requests, {result.wall_s:.1f} s, "
             f"{result.records_per_s:,.0f} rec/s, CPU {result.cpu_s:.1f} s, RSS {result.max_rss_mb:.0f} MB")
@@ -178,7 +179,7 @@ class Bench:
             base = run_measured(
                 [sys.executable, "-m", "benchmarks.baseline", "--out", str(base_json), emu.url, emu.token,
                  *READ_STREAMS],
-                stderr_path=self.raw / "baseline.stderr", count_stdout=False,
+                stderr_path=self.raw / "baseline.stderr", count_stdout=False, cwd=str(ROOT),
             ).check()
             base_records = int(json.loads(base_json.read_text())["records"])
             prof = self.raw / "tap-s3.prof"
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output directory (default benchmarks/results[/quick|/smoke])")
     parser.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated subset of 1..5")
     parser.add_argument("--no-peer", action="store_true", help="skip singer-io tap-pipedrive")
+    parser.add_argument("--with-peer", action="store_true", help="run the peer even with --smoke")
     parser.add_argument("--install-peer", action="store_true", help="create benchmarks/.peer-venv if missing")
     args = parser.parse_args(argv)
 
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = PROFILES[name]
     if args.no_peer:
         profile = replace(profile, run_peer=False)
+    elif args.with_peer:
+        profile = replace(profile, run_peer=True)
     here = Path(__file__).resolve().parent
     out = Path(args.out) if args.out else here / "results" / ("" if name == "default" else name)
     scenarios = {int(s) for s in args.scenarios.split(",") if s.strip()}
