@@ -1,0 +1,1 @@
+"""tap-pipedrive: a singer-sdk tap reading every Pipedrive resource, full and incremental."""

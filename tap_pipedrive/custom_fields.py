@@ -1,0 +1,231 @@
+"""Custom fields of a stream: typed schema columns and the per-record normalisation to them.
+
+The definitions come from the ``*Fields`` endpoints (:mod:`pipedrive_core.fields`); the column of each
+field is its 40-hex key (``custom_field_names: key``) or a stable snake_case name (``name``). v1 records
+(top-level keys plus companion subfields) and v2 records (a nested ``custom_fields`` object) end up with the
+same flat, typed columns. A :class:`CustomFieldPlan` is built once per stream, so the per-record work is a
+loop over that stream's custom fields with precomputed converters.
+
+Rule for fields added after discovery: a custom key found in a record but unknown to the plan is logged once
+per stream and dropped; it becomes a column at the next discovery (every Meltano run of an ``-e`` plugin,
+or ``meltano run --refresh-catalog``). A sync never fails because of it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipedrive_core.fields import (
+    FieldDef,
+    assign_columns,
+    flat_schema,
+    flatten_v2,
+    is_custom_key,
+)
+
+Converter = Callable[[Any], Any]
+
+_INT_TYPES = frozenset({"int", "user", "org", "people", "enum", "stage", "visible_to"})
+_NUMBER_TYPES = frozenset({"double", "monetary"})
+_DATE_TYPES = frozenset({"date", "daterange"})
+
+
+def to_int(value: Any) -> int | None:  # noqa: PLR0911 - one branch per input shape
+    """An integer from an id, a numeric string, a whole float, or a v1 ``{"value": id}`` object."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return to_int(value.get("value", value.get("id")))
+    if isinstance(value, float | decimal.Decimal):
+        return int(value) if value == int(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        try:
+            number = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            return None
+        return int(number) if number == int(number) else None
+    return None
+
+
+def to_number(value: Any) -> Any:
+    """A number from a number or a numeric string (``Decimal`` keeps precision)."""
+    if value is None or (isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            return None
+    return None
+
+
+def to_date(value: Any) -> str | None:
+    """``YYYY-MM-DD`` from a date or a timestamp string."""
+    if not value or not isinstance(value, str):
+        return None
+    return value[:10]
+
+
+def to_id_list(value: Any) -> list[int] | None:
+    """Option or entity ids of a ``set`` field: v1 sends ``"1,2"``, v2 a list."""
+    if value is None or value == "":
+        return None
+    items: Iterable[Any]
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        items = (value,)
+    ids = [to_int(item) for item in items]
+    return [i for i in ids if i is not None]
+
+
+def to_text(value: Any) -> str | None:
+    """A string; containers (unexpected shapes) are kept as JSON text rather than lost."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def converter_for(field_type: str) -> Converter:
+    """The converter for a field's main value, matching :func:`pipedrive_core.fields.value_schema`."""
+    if field_type in _INT_TYPES:
+        return to_int
+    if field_type in _NUMBER_TYPES:
+        return to_number
+    if field_type in _DATE_TYPES:
+        return to_date
+    if field_type == "set":
+        return to_id_list
+    return to_text
+
+
+@dataclass(frozen=True)
+class _Planned:
+    key: str
+    column: str
+    convert: Converter
+    #: (flat source key, column, converter) of each companion subfield
+    subfields: tuple[tuple[str, str, Converter], ...]
+    #: option id → label, when labels are resolved for an enum/set field
+    labels: Mapping[int, str] | None
+    multi: bool
+
+
+@dataclass
+class CustomFieldPlan:
+    """How one stream turns custom values into typed columns."""
+
+    fields: Mapping[str, FieldDef]
+    columns: Mapping[str, str]
+    resolve_labels: bool = False
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tap-pipedrive"))
+    stream_name: str = ""
+    _planned: tuple[_Planned, ...] = field(init=False, repr=False)
+    _known: frozenset[str] = field(init=False, repr=False)
+    _warned: set[str] = field(init=False, repr=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        planned = []
+        for key, column in self.columns.items():
+            fdef = self.fields[key]
+            main = converter_for(fdef.field_type)
+            subs = tuple(
+                (f"{key}_{s}", f"{column}_{s}", main if s == "until" else to_text) for s in fdef.subfields
+            )
+            labels = None
+            if self.resolve_labels and fdef.field_type in {"enum", "set"}:
+                labels = {o.id: o.label for o in fdef.options}
+            planned.append(_Planned(key, column, main, subs, labels, fdef.field_type == "set"))
+        self._planned = tuple(planned)
+        self._known = frozenset(self.columns)
+
+    @classmethod
+    def build(
+        cls,
+        fields: Mapping[str, FieldDef],
+        *,
+        mode: str,
+        reserved: Iterable[str],
+        previous: Mapping[str, str] | None = None,
+        resolve_labels: bool = False,
+        stream_name: str = "",
+        logger: logging.Logger | None = None,
+    ) -> CustomFieldPlan:
+        """Assign columns (see :func:`pipedrive_core.fields.assign_columns`) and plan the conversion."""
+        columns = assign_columns(fields.values(), mode="name" if mode == "name" else "key",
+                                 reserved=reserved, previous=previous)
+        return cls(fields, columns, resolve_labels, logger or logging.getLogger("tap-pipedrive"), stream_name)
+
+    def schema_properties(self) -> dict[str, dict[str, Any]]:
+        """JSON-schema properties of every custom column (labels included when resolved)."""
+        props: dict[str, dict[str, Any]] = {}
+        for plan in self._planned:
+            fdef = self.fields[plan.key]
+            for flat_key, schema in flat_schema(fdef).items():
+                props[plan.column + flat_key[len(plan.key):]] = schema
+            if plan.labels is not None:
+                if plan.multi:
+                    props[f"{plan.column}_labels"] = {"type": ["array", "null"], "items": {"type": "string"}}
+                else:
+                    props[f"{plan.column}_label"] = {"type": ["string", "null"]}
+        return props
+
+    def column_map(self) -> dict[str, str]:
+        """Field key → base column (what the ``*_fields`` streams publish)."""
+        return dict(self.columns)
+
+    # -- per record -------------------------------------------------------------------------------
+    def apply_v2(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Move a v2 record's ``custom_fields`` object into typed top-level columns."""
+        nested = record.pop("custom_fields", None) or {}
+        flat = flatten_v2(nested, self.fields) if nested else {}
+        for key in nested:
+            if key not in self._known:
+                self._unknown(key)
+        self._fill(record, flat, pop=False)
+        return record
+
+    def apply_v1(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Move a v1 record's top-level custom keys (and subfields) to typed columns."""
+        for key in [k for k in record if len(k) >= 40 and k[:40] not in self._known]:
+            if is_custom_key(key[:40]):
+                record.pop(key)
+                self._unknown(key[:40])
+        self._fill(record, record, pop=True)
+        return record
+
+    def _fill(self, record: dict[str, Any], source: dict[str, Any], *, pop: bool) -> None:
+        take = source.pop if pop else source.get
+        for plan in self._planned:
+            value = plan.convert(take(plan.key, None))
+            for src, column, convert in plan.subfields:
+                record[column] = convert(take(src, None))
+            record[plan.column] = value
+            if plan.labels is not None:
+                if plan.multi:
+                    record[f"{plan.column}_labels"] = (
+                        None if value is None else [plan.labels.get(i, str(i)) for i in value]
+                    )
+                else:
+                    record[f"{plan.column}_label"] = None if value is None else plan.labels.get(value)
+
+    def _unknown(self, key: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.logger.warning(
+                "%s: custom field %s is not in the discovered schema (added after discovery); its values are "
+                "skipped until the next discovery (meltano run --refresh-catalog, or tap --discover)",
+                self.stream_name, key,
+            )

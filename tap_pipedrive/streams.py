@@ -1,0 +1,100 @@
+"""Stream classes generated from the catalogue: one distinct subclass per active resource.
+
+Distinct classes (not instances of one generic class) are what singer-sdk links children to parents by
+(``parent_stream_type``). Retired resources are never generated, so they are never called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pipedrive_core.catalogue import Replication, Resource, active
+from tap_pipedrive.client import ChildStream, PipedriveStream, parent_column
+
+
+class TopLevelStream(PipedriveStream):
+    """A list read at the top level (full, ``updated_since`` or ``/recents``)."""
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """Deals: live and archived lists; mail threads: one partition per folder."""
+        res = self.resource
+        if res.partitions:
+            return [dict(p) for p in res.partitions]
+        if res.name == "deals":
+            parts = [{"is_archived": False}]
+            if self.config.get("include_archived_deals", True):
+                parts.append({"is_archived": True})
+            return parts
+        return None
+
+    def read_plan(self, context: Mapping[str, Any] | None) -> Any:
+        """Deals: archived deals have their own list path; deleted deals only when asked for."""
+        plan = super().read_plan(context)
+        if self.resource.name == "deals":
+            if context and context.get("is_archived"):
+                plan.path = f"{self.resource.read_path}/archived"
+            if not self.config.get("include_deleted_deals", True):
+                plan.params["status"] = "open,won,lost"
+        return plan
+
+
+class FieldsStream(PipedriveStream):
+    """A ``*_fields`` stream: the definitions read at discovery, plus the column each field lands in."""
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """Reuse the definitions discovery fetched (one call per run), with the key ↔ column mapping."""
+        mapping = self.tap.column_map(self.resource.name)
+        for raw in self.tap.field_records(self.resource.name):
+            record = dict(raw)
+            key = str(record.get("key") or "")
+            column = mapping.get(key, key)
+            record["column"] = column
+            subfields = self.tap.field_subfields(self.resource.name, key)
+            record["columns"] = [column, *(f"{column}_{s}" for s in subfields)]
+            yield record
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.title() for part in name.split("_")) + "Stream"
+
+
+def _primary_keys(res: Resource) -> tuple[str, ...]:
+    if res.parent is None or res.name == "organization_relationships":
+        return (res.key,)
+    return (parent_column(res), res.key)
+
+
+def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[str, type[PipedriveStream]]:
+    """One class per active resource, parents created before their children."""
+    chosen = list(resources if resources is not None else active())
+    classes: dict[str, type[PipedriveStream]] = {}
+    ordered = [r for r in chosen if r.parent is None] + [r for r in chosen if r.parent is not None]
+    for res in ordered:
+        base: type[PipedriveStream]
+        if res.fields_of:
+            base = FieldsStream
+        elif res.parent is None:
+            base = TopLevelStream
+        else:
+            base = ChildStream
+        attrs: dict[str, Any] = {
+            "resource": res,
+            "name": res.name,
+            "path": res.read_path,
+            "primary_keys": _primary_keys(res),
+            "replication_key": res.replication_key
+            if res.replication in {Replication.UPDATED_SINCE, Replication.RECENTS}
+            else None,
+            "__doc__": f"Pipedrive {res.title} ({res.read_path}, API v{res.read_version}). {res.description}",
+        }
+        if res.parent is not None:
+            if res.parent not in classes:
+                continue  # parent inactive: the child cannot be read
+            attrs["parent_stream_type"] = classes[res.parent]
+        classes[res.name] = type(_class_name(res.name), (base,), attrs)
+    return classes
+
+
+STREAM_CLASSES = build_stream_classes()

@@ -1,0 +1,248 @@
+"""TapPipedrive: settings, the shared HTTP session, custom-field discovery and stream assembly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import requests
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._state import write_stream_state
+
+from pipedrive_core.catalogue import CATALOGUE, Resource, active
+from pipedrive_core.fields import FieldDef, parse_fields
+from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient, PipedriveSession
+from pipedrive_core.http.errors import PipedriveError
+from pipedrive_core.settings import CONNECTION_SETTINGS
+from tap_pipedrive.client import stop
+from tap_pipedrive.custom_fields import CustomFieldPlan
+from tap_pipedrive.incremental import http_date
+from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
+from tap_pipedrive.streams import STREAM_CLASSES
+
+logger = logging.getLogger("tap-pipedrive")
+
+TAP_SETTINGS = th.PropertiesList(
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="First run only: read records updated at or after this time (ISO 8601, UTC). Unset: the "
+        "whole history. Later runs continue from each stream's bookmark.",
+    ),
+    th.Property(
+        "lookback_seconds",
+        th.IntegerType,
+        default=0,
+        description="Re-read this many seconds before each bookmark (for changes Pipedrive records late). "
+        "Records of the bookmark second itself are always re-read and duplicates skipped.",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType,
+        default=500,
+        description="Records per list request (at most 500; files 100 and call logs 50 are capped lower).",
+    ),
+    th.Property(
+        "custom_field_names",
+        th.StringType,
+        default="key",
+        allowed_values=["key", "name"],
+        description="Column names of custom fields: 'key' keeps Pipedrive's 40-hex field key; 'name' uses "
+        "snake_case names derived from field names, de-duplicated (field id suffix) and kept stable across "
+        "renames (the mapping is stored in state and published by the *_fields streams).",
+    ),
+    th.Property(
+        "resolve_option_labels",
+        th.BooleanType,
+        default=False,
+        description="Also emit option labels next to enum ids (<column>_label) and set ids (<column>_labels).",
+    ),
+    th.Property(
+        "include_deleted_deals",
+        th.BooleanType,
+        default=True,
+        description="Read deals deleted in the last 30 days (is_deleted = true).",
+    ),
+    th.Property(
+        "include_archived_deals",
+        th.BooleanType,
+        default=True,
+        description="Also read archived deals (GET /api/v2/deals/archived; is_archived = true).",
+    ),
+    th.Property(
+        "search_terms",
+        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+        description="Adds search streams: an object mapping deals, persons, organizations, products or "
+        "items (item search) to a list of terms, e.g. {\"persons\": [\"acme\"]}. Each term is one partition.",
+    ),
+    th.Property(
+        "search_exact_match",
+        th.BooleanType,
+        default=False,
+        description="Search streams: only exact (case-insensitive) matches.",
+    ),
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        description="Full-table streams send ACTIVATE_VERSION so targets (target-postgres) can soft-delete "
+        "rows missing from the latest full read.",
+    ),
+)
+
+
+def _load_base_schema(name: str) -> dict[str, Any]:
+    text = resources.files("tap_pipedrive.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+class TapPipedrive(Tap):
+    """Singer tap for Pipedrive: every catalogue resource as a stream, full and incremental."""
+
+    name = "tap-pipedrive"
+    package_name = "pipedrive-singer"
+    dynamic_catalog = True
+    config_jsonschema = th.PropertiesList(*CONNECTION_SETTINGS, *TAP_SETTINGS).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        state = kwargs.get("state")
+        #: state as given, read before discovery: the name-mode column mapping lives there
+        self._initial_state: dict[str, Any] = state if isinstance(state, dict) else {}
+        self._server_date: dt.datetime | None = None
+        self._field_cache: dict[str, list[dict[str, Any]]] = {}
+        self._column_maps: dict[str, dict[str, str]] = {}
+        self._plans: dict[str, CustomFieldPlan | None] = {}
+        super().__init__(*args, **kwargs)
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+    @cached_property
+    def client_config(self) -> ClientConfig:
+        """Validated connection settings; a bad value is one clear configuration error."""
+        try:
+            return ClientConfig.from_config(self.config, user_agent=f"tap-pipedrive/{self.plugin_version}")
+        except ConfigError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+
+    @cached_property
+    def session(self) -> PipedriveSession:
+        """The one session of the run: every stream shares its rate limiter and token."""
+        session = PipedriveSession(self.client_config)
+        session.hooks["response"].append(self._observe_date)
+        return session
+
+    def _observe_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        parsed = http_date(response.headers.get("Date"))
+        if parsed is not None:
+            self._server_date = parsed
+        return response
+
+    def server_now(self) -> dt.datetime:
+        """Pipedrive's current time (HTTP ``Date`` of the latest answer), for the /recents window."""
+        return self._server_date or dt.datetime.now(dt.timezone.utc)
+
+    # -- custom fields --------------------------------------------------------------------------------
+    def field_records(self, fields_resource: str) -> list[dict[str, Any]]:
+        """Raw field definitions of a ``*_fields`` resource, fetched once per run."""
+        if fields_resource not in self._field_cache:
+            res = CATALOGUE[fields_resource]
+            client = PipedriveClient(self.client_config, session=self.session)
+            records: list[dict[str, Any]] = []
+            try:
+                for page in client.iter_pages(res.read_path, pagination=res.pagination, resource=res.name):
+                    records.extend(r for r in page if isinstance(r, dict))
+            except PipedriveError as exc:
+                stop(self.logger, exc, state=None)
+            self._field_cache[fields_resource] = records
+        return self._field_cache[fields_resource]
+
+    def field_defs(self, fields_resource: str) -> dict[str, FieldDef]:
+        """Parsed definitions, keyed by field key."""
+        return parse_fields(self.field_records(fields_resource))
+
+    def field_subfields(self, fields_resource: str, key: str) -> tuple[str, ...]:
+        """Companion subfield suffixes of one field (empty for built-in or unknown keys)."""
+        fdef = self.field_defs(fields_resource).get(key)
+        return fdef.subfields if fdef is not None and fdef.is_custom else ()
+
+    @property
+    def column_mode(self) -> str:
+        """``key`` or ``name``."""
+        return str(self.config.get("custom_field_names") or "key")
+
+    def column_map(self, fields_resource: str) -> dict[str, str]:
+        """Custom field key → base column, one mapping per ``*_fields`` resource (leads share deals')."""
+        if fields_resource not in self._column_maps:
+            from pipedrive_core.fields import assign_columns  # noqa: PLC0415
+
+            users = [r for r in active() if r.fields_resource == fields_resource]
+            reserved: set[str] = set()
+            for res in users:
+                reserved.update(_load_base_schema(res.name)["properties"])
+            previous = (
+                self._initial_state.get("bookmarks", {}).get(fields_resource, {}).get("columns")
+                if self.column_mode == "name"
+                else None
+            )
+            self._column_maps[fields_resource] = assign_columns(
+                self.field_defs(fields_resource).values(),
+                mode="name" if self.column_mode == "name" else "key",
+                reserved=reserved,
+                previous=previous if isinstance(previous, dict) else None,
+            )
+        return self._column_maps[fields_resource]
+
+    def custom_field_plan(self, resource: Resource) -> CustomFieldPlan | None:
+        """How ``resource``'s records get typed custom columns (``None``: it has none)."""
+        if resource.name not in self._plans:
+            plan = None
+            if resource.has_custom_fields and resource.fields_resource:
+                defs = self.field_defs(resource.fields_resource)
+                columns = self.column_map(resource.fields_resource)
+                plan = CustomFieldPlan(
+                    {k: v for k, v in defs.items() if k in columns},
+                    columns,
+                    bool(self.config.get("resolve_option_labels")),
+                    logger,
+                    resource.name,
+                )
+            self._plans[resource.name] = plan
+        return self._plans[resource.name]
+
+    def stream_schema(self, resource: Resource) -> dict[str, Any]:
+        """The committed base schema plus this account's custom-field columns."""
+        schema = _load_base_schema(resource.name)
+        plan = self.custom_field_plan(resource)
+        if plan is not None:
+            schema["properties"].update(plan.schema_properties())
+        if resource.fields_of:
+            schema["properties"]["column"] = {"type": ["string", "null"]}
+            schema["properties"]["columns"] = {"type": ["array", "null"], "items": {"type": "string"}}
+        return schema
+
+    # -- streams and state ----------------------------------------------------------------------------
+    def discover_streams(self) -> list[Stream]:
+        """One stream per active catalogue resource, plus search streams when search_terms is set."""
+        streams: list[Stream] = [cls(self, self.stream_schema(cls.resource)) for cls in STREAM_CLASSES.values()]
+        terms = self.config.get("search_terms") or {}
+        for name, cls in search_stream_classes().items():
+            if terms.get(SEARCH_STREAMS[name].config_key):
+                streams.append(cls(self))
+        return streams
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Load bookmarks, then record the name-mode column mapping so later runs keep it."""
+        super().load_state(state)
+        if self.column_mode == "name":
+            for fields_resource, mapping in self._column_maps.items():
+                write_stream_state(self.state, fields_resource, "columns", dict(sorted(mapping.items())))
+
+
+if __name__ == "__main__":
+    TapPipedrive.cli()
