@@ -1,0 +1,1 @@
+"""target-pipedrive: reverse ETL into Pipedrive with creates, updates, bulk deletes and idempotent upserts."""

@@ -1,0 +1,283 @@
+"""target-pipedrive: write Singer records into Pipedrive (reverse ETL).
+
+Stream names resolve to catalogue resources (``deals``, ``persons``, ``call_logs``, ``deal_fields``, …, or
+Pipedrive's own titles such as ``callLogs``), or through the ``stream_map`` setting for any other stream name
+(``public-customers`` → ``persons``). Each record is created, updated or deleted; see ``docs/target.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import Sink, Target
+from singer_sdk import typing as th
+
+from pipedrive_core.catalogue import CATALOGUE, Resource
+from pipedrive_core.http import ClientConfig, PipedriveClient
+from pipedrive_core.settings import CONNECTION_SETTINGS
+from target_pipedrive.deadletter import DeadLetter
+from target_pipedrive.ledger import DEFAULT_LEDGER_URL, Ledger
+from target_pipedrive.planner import StreamPlan
+from target_pipedrive.sinks import PipedriveSink
+from target_pipedrive.translate import ColumnNames, UnknownFields
+from target_pipedrive.writer import Runtime, StreamContext, resource_rank
+
+STRING_LISTS = th.ObjectType(additional_properties=th.ArrayType(th.StringType))
+
+TARGET_SETTINGS = th.PropertiesList(
+    th.Property(
+        "stream_map",
+        th.ObjectType(additional_properties=th.StringType),
+        description="Stream name → Pipedrive resource for streams not named after one, e.g. "
+        '{"public-customers": "persons"}. Catalogue names (deals, persons, …) need no entry.',
+    ),
+    th.Property(
+        "source_key",
+        STRING_LISTS,
+        description="Stream (or \"*\") → columns identifying a record in the source; mapped to Pipedrive ids in "
+        "the ledger. Default: the stream's key properties unless they are [\"id\"]. [\"id\"] means the id column "
+        "comes from another system (e.g. another Pipedrive account): it is never sent as a Pipedrive id and "
+        "references to that stream's records are translated through the ledger.",
+    ),
+    th.Property(
+        "match_on",
+        STRING_LISTS,
+        description="Stream (or \"*\") → columns used to find an existing Pipedrive record before creating "
+        '(upsert), e.g. {"persons": ["email"], "organizations": ["name"], "deals": ["external_id"]}.',
+    ),
+    th.Property(
+        "id_field",
+        th.StringType,
+        default="id",
+        description="Column holding the Pipedrive id of a record to update (ignored for streams whose source "
+        "key is this column).",
+    ),
+    th.Property(
+        "delete_flag_field",
+        th.StringType,
+        default="_sdc_deleted_at",
+        description="Column that marks a record for deletion when it holds a value (a timestamp, true, …).",
+    ),
+    th.Property(
+        "bulk_delete_batch_size",
+        th.IntegerType,
+        default=100,
+        description="Ids per DELETE ?ids= call where Pipedrive has bulk delete (capped by Pipedrive's maximum: "
+        "1000 for filters and *Fields, 100 for deal products).",
+    ),
+    th.Property(
+        "unknown_fields",
+        th.StringType,
+        default="error",
+        allowed_values=["error", "drop"],
+        description="A column that is neither a writable Pipedrive field nor a custom field: reject the record "
+        "(error) or ignore the column (drop). Read-only fields (id, add_time, …) are always ignored.",
+    ),
+    th.Property(
+        "on_error",
+        th.StringType,
+        default="fail",
+        allowed_values=["fail", "skip"],
+        description="A rejected record: stop the run after the current batch with exit code 1 (fail), or write "
+        "it to the dead-letter file and carry on (skip).",
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType,
+        default="target-pipedrive-dead-letter.jsonl",
+        description="JSONL file receiving rejected records with stream, key, field and reason.",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Plan only: report the creates/updates/deletes (counts and a sample) and write nothing.",
+    ),
+    th.Property(
+        "max_workers",
+        th.IntegerType,
+        default=8,
+        description="Concurrent requests (all under the shared rate limiter).",
+    ),
+    th.Property(
+        "ledger_url",
+        th.StringType,
+        default=DEFAULT_LEDGER_URL,
+        description="SQLAlchemy URL of the ledger (source key → Pipedrive id, payload hashes, create journal), "
+        "e.g. postgresql+psycopg://user@host/db. Holds no secrets.",
+    ),
+    th.Property(
+        "custom_field_names",
+        th.StringType,
+        default="auto",
+        allowed_values=["auto", "key", "name"],
+        description="How incoming custom-field columns are named: 40-hex keys (key), tap-pipedrive's readable "
+        "names (name), or both (auto).",
+    ),
+    th.Property(
+        "skip_unchanged",
+        th.BooleanType,
+        default=True,
+        description="Skip records whose payload equals the one last written (ledger hash).",
+    ),
+)
+
+
+class TargetPipedrive(Target):
+    """Singer target for Pipedrive."""
+
+    name = "target-pipedrive"
+    package_name = "pipedrive-singer"
+    config_jsonschema = th.PropertiesList(
+        *CONNECTION_SETTINGS.wrapped.values(), *TARGET_SETTINGS.wrapped.values()
+    ).to_dict()
+    default_sink_class = PipedriveSink
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The writer parallelises inside a batch; sinks drain one at a time so that referenced records
+        # (organizations before persons before deals) exist first.
+        self.max_parallelism = 1
+        self._runtime: Runtime | None = None
+        self._contexts: dict[str, StreamContext] = {}
+
+    # --- configuration -------------------------------------------------------------------------------
+
+    def _per_stream(self, setting: str, stream: str) -> list[str] | None:
+        table: Mapping[str, Sequence[str]] = self.config.get(setting) or {}
+        value = table.get(stream, table.get("*"))
+        return list(value) if value is not None else None
+
+    def resolve_resource(self, stream_name: str) -> Resource:
+        """The catalogue resource a stream writes to; a clear error for unknown, retired or read-only ones."""
+        mapped = (self.config.get("stream_map") or {}).get(stream_name, stream_name)
+        resource = CATALOGUE.get(mapped) or next((r for r in CATALOGUE.values() if r.title == mapped), None)
+        if resource is None:
+            writable = ", ".join(sorted(n for n, r in CATALOGUE.items() if r.writes and not r.retired))
+            msg = (
+                f"stream {stream_name!r} maps to no Pipedrive resource ({mapped!r}); name the stream after one "
+                f"or add it to stream_map. Writable resources: {writable}"
+            )
+            raise ValueError(msg)
+        if resource.retired:
+            msg = f"stream {stream_name!r}: Pipedrive retired {resource.name!r}: {resource.retired}"
+            raise ValueError(msg)
+        if resource.writes is None:
+            msg = f"stream {stream_name!r}: Pipedrive's API offers no writes for {resource.name!r} (read-only)"
+            raise ValueError(msg)
+        return resource
+
+    def _replicated(self) -> frozenset[str]:
+        """Resources whose ``id`` is a source id (source_key ["id"]): references to them are remapped."""
+        table: Mapping[str, Sequence[str]] = self.config.get("source_key") or {}
+        out: set[str] = set()
+        for stream, cols in table.items():
+            if list(cols) != [self.config.get("id_field") or "id"]:
+                continue
+            if stream == "*":
+                out.update(r.name for r in CATALOGUE.values() if r.writes)
+            else:
+                try:
+                    out.add(self.resolve_resource(stream).name)
+                except ValueError:
+                    continue
+        return frozenset(out)
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """Refuse unknown, retired and read-only streams up front, with the reason."""
+        self.resolve_resource(stream_name)
+        return PipedriveSink
+
+    @property
+    def runtime(self) -> Runtime:
+        """Clients, ledger and worker pool, created on first use (``--about`` needs none of it)."""
+        if self._runtime is None:
+            cfg = self.config
+            client = PipedriveClient(ClientConfig.from_config(cfg, user_agent="target-pipedrive"))
+            ledger = Ledger(str(cfg.get("ledger_url") or DEFAULT_LEDGER_URL), account=client.config.api_url)
+            path = cfg.get("dead_letter_path") or "target-pipedrive-dead-letter.jsonl"
+            self._runtime = Runtime(
+                client,
+                ledger,
+                max_workers=int(cfg.get("max_workers") or 8),
+                on_error="skip" if cfg.get("on_error") == "skip" else "fail",
+                dead_letter=DeadLetter(Path(path)),
+                dry_run=bool(cfg.get("dry_run")),
+                bulk_delete_batch_size=int(cfg.get("bulk_delete_batch_size") or 100),
+            )
+        return self._runtime
+
+    def stream_context(self, stream_name: str, key_properties: list[str]) -> StreamContext:
+        """The writer's view of a stream: resource, identity columns, match_on, delete flag."""
+        resource = self.resolve_resource(stream_name)
+        source_key = self._per_stream("source_key", stream_name)
+        if source_key is None:
+            source_key = [] if key_properties in ([], ["id"]) else key_properties
+        id_field = self.config.get("id_field") or "id"
+        plan = StreamPlan(
+            stream=stream_name,
+            resource=resource,
+            source_key=tuple(source_key),
+            match_on=tuple(self._per_stream("match_on", stream_name) or ()),
+            id_field=None if id_field in source_key else id_field,
+            delete_flag=self.config.get("delete_flag_field") or "_sdc_deleted_at",
+            replicated=self._replicated(),
+            skip_unchanged=self.config.get("skip_unchanged", True) is not False,
+        )
+        unknown: UnknownFields = "drop" if self.config.get("unknown_fields") == "drop" else "error"
+        names: ColumnNames = "auto"
+        if self.config.get("custom_field_names") in {"key", "name"}:
+            names = self.config["custom_field_names"]
+        context = StreamContext(self.runtime, plan, unknown_fields=unknown, column_names=names)
+        self._contexts[stream_name] = context
+        return context
+
+    # --- draining ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def rank_of(resource: Resource) -> int:
+        """Drain order of a resource."""
+        return resource_rank(resource)
+
+    def _ordered(self, sinks: Iterable[Sink]) -> list[Sink]:
+        return sorted(sinks, key=lambda s: s.rank if isinstance(s, PipedriveSink) else 1000)
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        """Drain in dependency order, one sink at a time (each batch is parallel inside the writer)."""
+        for sink in self._ordered(list(sink_list)):
+            self.drain_one(sink)
+
+    def drain_dependencies(self, sink: PipedriveSink) -> None:
+        """Before a sink writes, flush pending records of the resources it may reference."""
+        for other in self._ordered(list(self._sinks_active.values())):
+            if other is sink or not isinstance(other, PipedriveSink) or other.rank >= sink.rank:
+                continue
+            if other.current_size:
+                self.drain_one(other)
+
+    # --- end of run ----------------------------------------------------------------------------------
+
+    def process_endofpipe(self) -> None:
+        """Drain everything, then report what was done (also when draining failed)."""
+        try:
+            super().process_endofpipe()
+        finally:
+            if self._runtime is not None:
+                self.report()
+                self._runtime.close()
+
+    def report(self) -> None:
+        """Write the summary to stderr (stdout carries Singer state) and log it as JSON."""
+        runtime = self.runtime
+        runtime.summary.requests = runtime.requests
+        sys.stderr.write(runtime.summary.render() + "\n")
+        sys.stderr.flush()
+        self.logger.info("target-pipedrive summary: %s", json.dumps(runtime.summary.as_dict(), sort_keys=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    TargetPipedrive.cli()
