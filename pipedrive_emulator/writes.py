@@ -162,11 +162,12 @@ def create(ctx: Context, resource: Resource, req: Request, version: int) -> Answ
         body["deal_id"] = parent
     body = _normalise(ctx, resource, body, version)
     record = _template(table)
+    empty_table = not record  # no row to copy the shape from: keep every key the body sends
     record.update(DEFAULTS.get(resource.name, {}))
     custom = _custom_values(store, resource.name, body, {}, version)
     body.pop("custom_fields", None)
     for key, value in body.items():
-        if key in record or not record:
+        if key in record or empty_table:
             record[key] = value
     if "custom_fields" in record:
         record["custom_fields"] = dict(record.get("custom_fields") or {}, **(custom or {}))
