@@ -169,11 +169,22 @@ def v1_rows(ctx: Context, resource: Resource, req: Request) -> list[Row]:
     return rows
 
 
+def v1_sorted(table: Table, rows: list[Row], spec: str) -> list[Row]:
+    """v1 ``sort=field ASC[, other DESC]`` (notes, files, leads, ...): stable, applied last key first."""
+    for part in reversed([p.strip() for p in spec.split(",") if p.strip()]):
+        name, _, direction = part.partition(" ")
+        rows = sorted(rows, key=lambda r, n=name: table._sort_value(r, n),  # noqa: SLF001
+                      reverse=direction.strip().upper() == "DESC")
+    return rows
+
+
 def list_v1(ctx: Context, resource: Resource, req: Request) -> Answer:
     """A v1 list: ``start``/``limit`` with ``additional_data.pagination`` (or the whole list)."""
     store = ctx.store
     table = store.tables[resource.name]
     rows = v1_rows(ctx, resource, req)
+    if req.query.get("sort"):
+        rows = v1_sorted(table, rows, req.query["sort"])
     variant = "v1"
     if resource.pagination is Pagination.NONE:
         chunk = rows

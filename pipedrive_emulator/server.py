@@ -187,6 +187,7 @@ class Emulator:
         path = parts.path.rstrip("/") or "/"
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         req = Request(method, path, query)
+        self.store.maybe_purge()
         if self.latency_ms or self.jitter_ms:
             time.sleep((self.latency_ms + self._jitter.uniform(0, self.jitter_ms)) / 1000)
         rule = self.faults.pick(method, path)
@@ -268,9 +269,15 @@ ApiError.as_answer = _as_answer  # type: ignore[attr-defined]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: headers and body are two writes; with Nagle on, the body waits for the client's delayed ACK (~40 ms)
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "pipedrive-emulator"
     sys_version = ""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header tells the emulator's (fake) time, as Pipedrive's tells its own."""
+        return super().date_time_string(self.server.emulator.clock.epoch() if timestamp is None else timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Quiet: the emulator keeps its own request log."""

@@ -312,6 +312,13 @@ class Store:
         row.ut = None
         table.changed(row)
 
+    def maybe_purge(self) -> None:
+        """Purge expired soft deletes when the clock moved on by an hour or more since the last purge."""
+        now = self.clock.epoch()
+        if now - getattr(self, "_last_purge", 0) >= 3600:
+            self._last_purge = now
+            self.purge_expired()
+
     def purge_expired(self) -> None:
         """Forget soft-deleted rows older than 30 days (Pipedrive deletes them permanently)."""
         limit = self.clock.epoch() - DELETED_RETENTION_S

@@ -101,6 +101,8 @@ def _check_types(store: Store, body: dict[str, Any], strict: bool) -> dict[str, 
 def _custom_values(store: Store, entity: str, body: dict[str, Any], current: dict[str, Any], version: int
                    ) -> dict[str, Any] | None:
     """New stored custom values from a v2 ``custom_fields`` object or v1 top-level hash keys."""
+    if entity not in ("deals", "persons", "organizations", "products", "leads"):
+        return None
     field_entity = "deals" if entity == "leads" else entity
     defs = {f["key"]: f for f in store.field_defs(field_entity, custom_only=True)}
     if not defs:
