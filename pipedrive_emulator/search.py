@@ -68,25 +68,25 @@ def _item(store: Store, entity: str, row: Row) -> dict[str, Any]:
 
     owner = {"id": d.get("owner_id")}
     if entity == "deals":
-        stage = store.tables["stages"].get(d["stage_id"])
-        return {"id": d["id"], "type": "deal", "title": d["title"], "value": d["value"], "currency": d["currency"],
-                "status": d["status"], "visible_to": d["visible_to"], "owner": owner,
-                "stage": {"id": d["stage_id"], "name": stage.data["name"] if stage else None},
-                "person": named("persons", d["person_id"]), "organization": named("organizations", d["org_id"]),
-                "custom_fields": [], "notes": [], "is_archived": d["is_archived"]}
+        stage = store.tables["stages"].get(d.get("stage_id"))
+        return {"id": d.get("id"), "type": "deal", "title": d.get("title"), "value": d.get("value"), "currency": d.get("currency"),
+                "status": d.get("status"), "visible_to": d.get("visible_to"), "owner": owner,
+                "stage": {"id": d.get("stage_id"), "name": stage.data["name"] if stage else None},
+                "person": named("persons", d.get("person_id")), "organization": named("organizations", d.get("org_id")),
+                "custom_fields": [], "notes": [], "is_archived": d.get("is_archived")}
     if entity == "persons":
-        return {"id": d["id"], "type": "person", "name": d["name"],
-                "phones": [p["value"] for p in d["phones"]], "emails": [e["value"] for e in d["emails"]],
-                "visible_to": d["visible_to"], "owner": owner,
-                "organization": named("organizations", d["org_id"]), "custom_fields": [], "notes": []}
+        return {"id": d.get("id"), "type": "person", "name": d.get("name"),
+                "phones": [p["value"] for p in d.get("phones") or []], "emails": [e["value"] for e in d.get("emails") or []],
+                "visible_to": d.get("visible_to"), "owner": owner,
+                "organization": named("organizations", d.get("org_id")), "custom_fields": [], "notes": []}
     if entity == "organizations":
-        return {"id": d["id"], "type": "organization", "name": d["name"],
-                "address": (d.get("address") or {}).get("value"), "visible_to": d["visible_to"], "owner": owner,
+        return {"id": d.get("id"), "type": "organization", "name": d.get("name"),
+                "address": (d.get("address") or {}).get("value"), "visible_to": d.get("visible_to"), "owner": owner,
                 "custom_fields": [], "notes": []}
     if entity == "products":
-        return {"id": d["id"], "type": "product", "name": d["name"], "code": d["code"],
-                "visible_to": d["visible_to"], "owner": owner, "custom_fields": []}
-    return {"id": d["id"], "type": "lead", "title": d["title"], "owner": owner,
+        return {"id": d.get("id"), "type": "product", "name": d.get("name"), "code": d.get("code"),
+                "visible_to": d.get("visible_to"), "owner": owner, "custom_fields": []}
+    return {"id": d.get("id"), "type": "lead", "title": d.get("title"), "owner": owner,
             "person": named("persons", d.get("person_id")),
             "organization": named("organizations", d.get("organization_id")), "phones": [], "emails": [],
             "custom_fields": [], "notes": [], "value": (d.get("value") or {}).get("amount"),
