@@ -69,14 +69,16 @@ def _item(store: Store, entity: str, row: Row) -> dict[str, Any]:
     owner = {"id": d.get("owner_id")}
     if entity == "deals":
         stage = store.tables["stages"].get(d.get("stage_id"))
-        return {"id": d.get("id"), "type": "deal", "title": d.get("title"), "value": d.get("value"), "currency": d.get("currency"),
+        return {"id": d.get("id"), "type": "deal", "title": d.get("title"), "value": d.get("value"),
+                "currency": d.get("currency"),
                 "status": d.get("status"), "visible_to": d.get("visible_to"), "owner": owner,
                 "stage": {"id": d.get("stage_id"), "name": stage.data["name"] if stage else None},
                 "person": named("persons", d.get("person_id")), "organization": named("organizations", d.get("org_id")),
                 "custom_fields": [], "notes": [], "is_archived": d.get("is_archived")}
     if entity == "persons":
         return {"id": d.get("id"), "type": "person", "name": d.get("name"),
-                "phones": [p["value"] for p in d.get("phones") or []], "emails": [e["value"] for e in d.get("emails") or []],
+                "phones": [p["value"] for p in d.get("phones") or []],
+                "emails": [e["value"] for e in d.get("emails") or []],
                 "visible_to": d.get("visible_to"), "owner": owner,
                 "organization": named("organizations", d.get("org_id")), "custom_fields": [], "notes": []}
     if entity == "organizations":
