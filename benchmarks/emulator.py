@@ -95,6 +95,9 @@ class EmulatorProcess:
         """Requests the emulator has served so far."""
         return int(self.command({"cmd": "stats"})["requests"])
 
+    def warm(self, streams: list[str]) -> int:
+        return int(self.command({"cmd": "warm", "streams": streams})["rendered"])
+
     def mutate(self, **kwargs: Any) -> dict[str, Any]:
         return self.command({"cmd": "mutate", **kwargs})
 

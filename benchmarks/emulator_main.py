@@ -7,6 +7,7 @@ measured tap or target) and talks to it over stdin/stdout, one JSON object per l
 * ``{"cmd": "mutate", ...}`` → change a fraction of the records of some resources in the store, the way a
   user would (``Store.update`` bumps ``update_time`` from the emulator's clock and feeds ``/v1/recents``),
   and add child records to some of the changed deals;
+* ``{"cmd": "warm", "streams": [...]}`` → pre-render the records' JSON (the emulator's own cache);
 * ``{"cmd": "quit"}``.
 
 The first line written is ``{"url": ..., "token": ...}`` once the server listens.
@@ -84,6 +85,21 @@ def mutate(emu: Emulator, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"changed": changed, "children_added": children_added}
 
 
+def warm(emu: Emulator, cmd: dict[str, Any]) -> dict[str, Any]:
+    """Fill the emulator's per-row serialization cache for ``streams`` (what a first read would do), so a
+    measured read sees the steady-state server time rather than the first rendering of every record."""
+    from pipedrive_emulator.reads import render  # noqa: PLC0415
+
+    rendered = 0
+    for name in cmd.get("streams", []):
+        table = emu.store.tables[name]
+        variant = "v2" if table.resource.read_version == 2 else "v1"
+        for row in list(table.rows.values()):
+            render(emu.store, table, row, variant)
+            rendered += 1
+    return {"rendered": rendered}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--settings", required=True, help="JSON object of Emulator keyword arguments")
@@ -101,6 +117,8 @@ def main() -> None:
         try:
             if cmd["cmd"] == "stats":
                 answer: dict[str, Any] = {"requests": request_count(emu)}
+            elif cmd["cmd"] == "warm":
+                answer = warm(emu, cmd)
             elif cmd["cmd"] == "mutate":
                 answer = mutate(emu, cmd)
             elif cmd["cmd"] == "quit":

@@ -36,12 +36,22 @@ class RunResult:
     records_by_stream: Counter[str] = field(default_factory=Counter)
     last_state: dict | None = None
     metric_requests: int = 0
+    #: seconds from process start to its first and last RECORD line (startup and streaming time)
+    first_record_s: float | None = None
+    last_record_s: float | None = None
     stderr_path: str = ""
     stderr_tail: str = ""
 
     @property
     def cpu_s(self) -> float:
         return self.user_s + self.sys_s
+
+    @property
+    def streaming_s(self) -> float | None:
+        """Seconds from the first to the last record (excludes interpreter start-up and discovery)."""
+        if self.first_record_s is None or self.last_record_s is None:
+            return None
+        return self.last_record_s - self.first_record_s
 
     @property
     def records_per_s(self) -> float:
@@ -56,9 +66,12 @@ class RunResult:
 
 
 class _StdoutCounter(threading.Thread):
-    def __init__(self, stream, keep_lines: bool = False) -> None:
+    def __init__(self, stream, start: float, keep_lines: bool = False) -> None:
         super().__init__(daemon=True)
         self.stream = stream
+        self.t0 = start
+        self.first: float | None = None
+        self.last: float | None = None
         self.records = 0
         self.by_stream: Counter[str] = Counter()
         self.last_state: bytes | None = None
@@ -68,9 +81,15 @@ class _StdoutCounter(threading.Thread):
     def run(self) -> None:
         by_stream = self.by_stream
         records = 0
+        clock = time.perf_counter
+        start = self.t0
         for line in self.stream:
             head = line[:48]
             if b'"RECORD"' in head:
+                now = clock() - start
+                if not records:
+                    self.first = now
+                self.last = now
                 records += 1
                 match = _STREAM_RE.search(line, 0, 200)
                 if match:
@@ -109,7 +128,7 @@ def run_measured(
         )
         counter = None
         if count_stdout:
-            counter = _StdoutCounter(proc.stdout)
+            counter = _StdoutCounter(proc.stdout, start)
             counter.start()
         deadline = None if timeout is None else start + timeout
         while True:
@@ -142,6 +161,8 @@ def run_measured(
     if counter is not None:
         result.records = counter.records
         result.records_by_stream = counter.by_stream
+        result.first_record_s = counter.first
+        result.last_record_s = counter.last
         if counter.last_state:
             try:
                 result.last_state = json.loads(counter.last_state).get("value")

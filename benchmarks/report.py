@@ -62,10 +62,12 @@ def render_markdown(res: dict[str, Any]) -> str:
                 continue
             rows.append([
                 r["label"], r["records"], r["requests"], r["wall_s"], r["records_per_s"], r["of_bound"],
-                r["records_per_request"], r["cpu_s"], r["max_rss_mb"],
+                r.get("startup_s"), r.get("streaming_records_per_s"), r["records_per_request"], r["cpu_s"],
+                r["max_rss_mb"],
             ])
         out += _table(
-            ["tap", "records", "requests", "wall s", "records/s", "÷ bound", "records/request", "CPU s", "peak RSS MB"],
+            ["tap", "records", "requests", "wall s", "records/s", "÷ bound", "s to 1st record",
+             "records/s after 1st", "records/request", "CPU s", "peak RSS MB"],
             rows,
         )
         out += [
@@ -81,13 +83,15 @@ def render_markdown(res: dict[str, Any]) -> str:
     if s2:
         out += ["## 2. Tap incremental after changing 1 % of records", ""]
         out += _table(
-            ["changed records", "records emitted", "requests", "requests / changed record", "wall s",
-             "wall ÷ full sync"],
-            [[s2["changed"], s2["records"], s2["requests"], s2["requests_per_changed"], s2["wall_s"],
-              s2["wall_vs_full"]]],
+            ["incremental run", "changed records", "records emitted", "requests", "requests / changed record",
+             "wall s", "wall ÷ full sync"],
+            [[v["label"], s2["changed"], v["records"], v["requests"], v["requests_per_changed"], v["wall_s"],
+              v["wall_vs_full"]] for v in s2["variants"]],
         )
-        out += ["", f"Changed per stream: {s2['changed_by_stream']}; children added: {s2.get('children_added', 0)}; "
-                f"child streams selected: {', '.join(s2.get('child_streams') or []) or 'none'}.", ""]
+        out += ["", f"Changed per stream: {s2['changed_by_stream']}; deal products added to changed deals: "
+                f"{s2.get('children_added', 0)}; child streams of the second run: "
+                f"{', '.join(s2.get('child_streams') or [])} (read for changed deals only). "
+                f"The full sync used {_f(s2.get('full_requests'))} requests.", ""]
     s3 = res.get("scenario3")
     if s3:
         out += ["## 3. Tap CPU (no latency, no rate limit)", ""]
