@@ -50,9 +50,9 @@ class PipedriveSink(BatchSink):
         except InvalidRecord as exc:
             path = getattr(exc.__cause__, "absolute_path", None)
             where = ".".join(str(p) for p in path) if path else None
-            record[REJECT_MARK] = f"field {where!r}: {exc.error_message}" if where else exc.error_message
+            record[REJECT_MARK] = {"reason": exc.error_message, "field": where}
         except ValueError as exc:
-            record[REJECT_MARK] = f"invalid date/time value: {exc}"
+            record[REJECT_MARK] = {"reason": f"invalid date/time value: {exc}", "field": None}
         return record
 
     def _remove_sdc_metadata_from_record(self, record: dict[str, Any]) -> None:

@@ -223,7 +223,8 @@ class Runtime:
                 identity = plan.identity(record)
                 label = identity.label
                 if REJECT_MARK in record:
-                    raise RecordError(str(record[REJECT_MARK]))
+                    mark = record.pop(REJECT_MARK)
+                    raise RecordError(str(mark["reason"]), field=mark.get("field"))
             except RecordError as exc:
                 rejections.append(_rejection_from(plan, label, record, exc))
                 continue
