@@ -197,7 +197,8 @@ class Finder:
         if writes is None or writes.search_path is None or allowed is None or term in (None, ""):
             return None
         fields = self.fields()
-        search_field = "custom_fields" if field in fields else SEARCH_ALIASES.get(field, field)
+        custom = field in fields and fields[field].is_custom
+        search_field = "custom_fields" if custom else SEARCH_ALIASES.get(field, field)
         if search_field not in allowed:
             return None
         if search_field == "custom_fields" and fields[field].field_type not in {
