@@ -98,6 +98,12 @@ def to_text(value: Any) -> str | None:
     return str(value)
 
 
+def describe(key: str, suffix: str = "") -> str:
+    """The ``description`` of a custom column: it names the field key (stable across renames)."""
+    part = f" ({suffix.lstrip('_')})" if suffix else ""
+    return f"Pipedrive custom field {key}{part}"
+
+
 def converter_for(field_type: str) -> Converter:
     """The converter for a field's main value, matching :func:`pipedrive_core.fields.value_schema`."""
     if field_type in _INT_TYPES:
@@ -174,13 +180,39 @@ class CustomFieldPlan:
         for plan in self._planned:
             fdef = self.fields[plan.key]
             for flat_key, schema in flat_schema(fdef).items():
-                props[plan.column + flat_key[len(plan.key):]] = schema
+                suffix = flat_key[len(plan.key):]
+                props[plan.column + suffix] = {**schema, "description": describe(plan.key, suffix)}
             if plan.labels is not None:
-                if plan.multi:
-                    props[f"{plan.column}_labels"] = {"type": ["array", "null"], "items": {"type": "string"}}
-                else:
-                    props[f"{plan.column}_label"] = {"type": ["string", "null"]}
+                suffix = "_labels" if plan.multi else "_label"
+                label_schema: dict[str, Any] = (
+                    {"type": ["array", "null"], "items": {"type": "string"}} if plan.multi
+                    else {"type": ["string", "null"]}
+                )
+                props[plan.column + suffix] = {**label_schema, "description": describe(plan.key, suffix)}
         return props
+
+    def rename_catalog_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """Catalog properties with custom columns renamed to this plan's columns.
+
+        Meltano discovers without state, so after a field rename its catalog names the new column while
+        the state keeps the old one. Custom columns carry their field key in ``description``, which lets
+        the sync put the state's (stable) column names back before any SCHEMA or RECORD is written.
+        """
+        wanted = {schema["description"]: column for column, schema in self.schema_properties().items()}
+        renamed: dict[str, Any] = {}
+        for name, schema in properties.items():
+            described = schema.get("description") if isinstance(schema, Mapping) else None
+            renamed[wanted.get(described, name) if described else name] = schema
+        return renamed
+
+    def restricted_to(self, properties: Iterable[str]) -> CustomFieldPlan:
+        """The plan without the fields whose column is not among ``properties`` (an older catalog)."""
+        present = set(properties)
+        columns = {k: c for k, c in self.columns.items() if c in present}
+        if len(columns) == len(self.columns):
+            return self
+        return CustomFieldPlan({k: self.fields[k] for k in columns}, columns, self.resolve_labels, self.logger,
+                               self.stream_name)
 
     def column_map(self) -> dict[str, str]:
         """Field key → base column (what the ``*_fields`` streams publish)."""

@@ -14,6 +14,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import write_stream_state
+from singer_sdk.singerlib import Schema
 
 from pipedrive_core.catalogue import CATALOGUE, Resource, active
 from pipedrive_core.fields import FieldDef, parse_fields
@@ -190,13 +191,19 @@ class TapPipedrive(Tap):
                 if self.column_mode == "name"
                 else None
             )
-            self._column_maps[fields_resource] = assign_columns(
+            self._column_maps[fields_resource] = mapping = assign_columns(
                 self.field_defs(fields_resource).values(),
                 mode="name" if self.column_mode == "name" else "key",
                 reserved=reserved,
                 previous=previous if isinstance(previous, dict) else None,
             )
+            if self.column_mode == "name":
+                self._remember_columns(fields_resource, mapping)
         return self._column_maps[fields_resource]
+
+    def _remember_columns(self, fields_resource: str, mapping: dict[str, str]) -> None:
+        # Kept in state under the *_fields stream's bookmark so a renamed field keeps its column next run.
+        write_stream_state(self.state, fields_resource, "columns", dict(sorted(mapping.items())))
 
     def custom_field_plan(self, resource: Resource) -> CustomFieldPlan | None:
         """How ``resource``'s records get typed custom columns (``None``: it has none)."""
@@ -236,12 +243,38 @@ class TapPipedrive(Tap):
                 streams.append(cls(self))
         return streams
 
+    def setup_mapper(self) -> None:
+        """Align the custom-field plans with the input catalog before anything uses it.
+
+        Fields missing from the catalog (added after it was discovered) are left out of the plans, so
+        their values are logged once and skipped. In name mode the state's column names are put back into
+        the catalog.
+
+        Meltano discovers without state, so after a field rename its catalog names the new column; the
+        sync (which has the state) renames it back, so columns stay stable. Custom columns are matched by
+        the field key their ``description`` carries.
+        """
+        catalog = self.input_catalog
+        if catalog is not None:
+            for entry in catalog.streams:
+                resource = CATALOGUE.get(entry.tap_stream_id)
+                plan = self.custom_field_plan(resource) if resource is not None else None
+                if resource is None or plan is None or not entry.schema.properties:
+                    continue
+                schema = entry.schema.to_dict()
+                if self.column_mode == "name":
+                    schema["properties"] = plan.rename_catalog_properties(schema["properties"])
+                    entry.schema = Schema.from_dict(schema)
+                # Fields added after this catalog was discovered are skipped (and logged), not emitted.
+                self._plans[resource.name] = plan.restricted_to(schema["properties"])
+        super().setup_mapper()
+
     def load_state(self, state: dict[str, Any]) -> None:
         """Load bookmarks, then record the name-mode column mapping so later runs keep it."""
         super().load_state(state)
         if self.column_mode == "name":
             for fields_resource, mapping in self._column_maps.items():
-                write_stream_state(self.state, fields_resource, "columns", dict(sorted(mapping.items())))
+                self._remember_columns(fields_resource, mapping)
 
 
 if __name__ == "__main__":
