@@ -15,7 +15,7 @@ from typing import Any
 
 from pipedrive_core.catalogue import Pagination, Resource
 
-from .clock import parse_rfc3339
+from .clock import iso_to_v1, parse_rfc3339
 from .derived import DERIVED
 from .envelope import Answer, ApiError, bad_request, dumps, not_found, ok_raw
 from .fields import render_field_v2
@@ -58,13 +58,36 @@ def to_plain(store: Store, table: Table, row: Row, variant: str) -> dict[str, An
         return renderer(store, row, variant == "v1")
     if table.name == "deal_participants" and variant == "v1":
         return _participant(store, row.data)
+    if table.name == "organization_relationships" and variant == "v1":
+        return _relationship(store, row.data)
     return row.data
 
 
 def _participant(store: Store, data: dict[str, Any]) -> dict[str, Any]:
-    person = person_obj(store, data["person_id"])
-    return dict(data, person_id=person, person=person, added_by_user_id=user_obj(store, data["added_by_user_id"]),
+    person_id = person_obj(store, data["person_id"])
+    person = None
+    row = store.tables["persons"].get(data["person_id"])
+    if row is not None:
+        p = row.data
+        person = {"id": p["id"], "company_id": 1, "active_flag": not p["is_deleted"], "name": p["name"],
+                  "first_name": p["first_name"], "last_name": p["last_name"],
+                  "phone": person_id["phone"] if person_id else [], "email": person_id["email"] if person_id else [],
+                  "first_char": (p["name"] or " ")[0].lower(), "add_time": iso_to_v1(p["add_time"]),
+                  "update_time": iso_to_v1(p["update_time"]), "visible_to": str(p["visible_to"]),
+                  "picture_id": None, "label": None, "label_ids": p["label_ids"], "org_name": None,
+                  "owner_name": (user_obj(store, p["owner_id"]) or {}).get("name", ""), "cc_email": None,
+                  "owner_id": user_obj(store, p["owner_id"], int_pic=True)}
+    return dict(data, person_id=person_id, person=person,
+                added_by_user_id=user_obj(store, data["added_by_user_id"]),
                 related_item_data={"deal_id": data["related_item_id"]})
+
+
+def _relationship(store: Store, data: dict[str, Any]) -> dict[str, Any]:
+    owner, linked = data["rel_owner_org_id"], data["rel_linked_org_id"]
+    linked_row = store.tables["organizations"].get(linked)
+    return dict(data, rel_owner_org_id=org_obj(store, owner), rel_linked_org_id=org_obj(store, linked),
+                calculated_type=data["type"], calculated_related_org_id=linked,
+                related_organization_name=linked_row.data["name"] if linked_row else "")
 
 
 def join(chunks: Iterable[bytes]) -> bytes:

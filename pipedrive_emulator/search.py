@@ -69,7 +69,7 @@ def _item(store: Store, entity: str, row: Row) -> dict[str, Any]:
     owner = {"id": d.get("owner_id")}
     if entity == "deals":
         stage = store.tables["stages"].get(d.get("stage_id"))
-        return {"id": d.get("id"), "type": "deal", "title": d.get("title"), "value": d.get("value"),
+        return {"id": d.get("id"), "type": "deal", "title": d.get("title"), "value": round(d.get("value") or 0),
                 "currency": d.get("currency"),
                 "status": d.get("status"), "visible_to": d.get("visible_to"), "owner": owner,
                 "stage": {"id": d.get("stage_id"), "name": stage.data["name"] if stage else None},

@@ -166,8 +166,8 @@ class Seeder:
                                 "level": 1 if rid == 1 else 2}, None)
         for tid in range(1, self.sizes["teams"] + 1):
             self._put("teams", {"id": tid, "name": f"Team {self.rng.choice(self.pools['words'])}",
-                                "manager_id": tid, "users": [tid, tid + 1], "active_flag": True,
-                                "deleted_flag": False, "add_time": fmt("v1", self.now - 300 * DAY),
+                                "manager_id": tid, "users": [tid, tid + 1], "active_flag": 1,
+                                "deleted_flag": 0, "add_time": fmt("v1", self.now - 300 * DAY),
                                 "created_by_user_id": 1}, None)
 
     def pipelines(self) -> None:
@@ -424,7 +424,7 @@ class Seeder:
             self._put("webhooks", {
                 "id": wid, "company_id": 1, "owner_id": 1, "user_id": 1, "event_action": "*",
                 "event_object": ("deal", "person", "organization", "activity")[wid % 4],
-                "subscription_url": f"https://hooks.example.com/{wid}", "version": "2.0", "is_active": True,
+                "subscription_url": f"https://hooks.example.com/{wid}", "version": "2.0", "is_active": 1,
                 "add_time": fmt("iso", self.now - 100 * DAY), "remove_time": None, "type": "general",
                 "http_auth_user": None, "http_auth_password": None, "remove_reason": None,
                 "last_delivery_time": None, "last_http_status": None, "admin_id": 1, "name": f"Hook {wid}"}, None)

@@ -17,14 +17,14 @@ from .store import Row, Store
 Renderer = Callable[[Store, Row, bool], dict[str, Any]]
 
 
-def user_obj(store: Store, uid: int | None) -> dict[str, Any] | None:
-    """The v1 user object (``user_id`` of deals)."""
+def user_obj(store: Store, uid: int | None, *, int_pic: bool = False) -> dict[str, Any] | None:
+    """The v1 user object (``user_id`` of deals; ``has_pic`` is an integer in person/org owners)."""
     if uid is None:
         return None
     row = store.tables["users"].get(uid)
     name = row.data["name"] if row else f"User {uid}"
     email = row.data["email"] if row else ""
-    return {"id": uid, "name": name, "email": email, "has_pic": 0, "pic_hash": None, "active_flag": True,
+    return {"id": uid, "name": name, "email": email, "has_pic": 0 if int_pic else False, "pic_hash": None, "active_flag": True,
             "value": uid}
 
 
@@ -135,7 +135,7 @@ def person(store: Store, row: Row, expand: bool) -> dict[str, Any]:
     emails = [_contact(c) for c in d["emails"]]
     out: dict[str, Any] = {
         "id": d["id"], "company_id": 1,
-        "owner_id": user_obj(store, d["owner_id"]) if expand else d["owner_id"],
+        "owner_id": user_obj(store, d["owner_id"], int_pic=True) if expand else d["owner_id"],
         "org_id": org_obj(store, d["org_id"]) if expand else d["org_id"],
         "name": d["name"], "first_name": d["first_name"], "last_name": d["last_name"],
         "open_deals_count": 0, "related_open_deals_count": 0, "closed_deals_count": 0,
@@ -164,7 +164,7 @@ def organization(store: Store, row: Row, expand: bool) -> dict[str, Any]:
     address = d.get("address") or {}
     out: dict[str, Any] = {
         "id": d["id"], "company_id": 1,
-        "owner_id": user_obj(store, d["owner_id"]) if expand else d["owner_id"],
+        "owner_id": user_obj(store, d["owner_id"], int_pic=True),  # an object in recents items too
         "name": d["name"], "open_deals_count": 0, "related_open_deals_count": 0, "closed_deals_count": 0,
         "related_closed_deals_count": 0, "email_messages_count": 0, "people_count": 0, "activities_count": 0,
         "done_activities_count": 0, "undone_activities_count": 0, "files_count": 0, "notes_count": 0,
@@ -216,7 +216,7 @@ def product(store: Store, row: Row, expand: bool) -> dict[str, Any]:
         "id": d["id"], "name": d["name"], "code": d["code"], "description": d.get("description"),
         "unit": d["unit"], "tax": d["tax"], "category": d["category"], "active_flag": not d["is_deleted"],
         "selectable": d["is_linkable"], "first_char": (d["name"] or " ")[0].lower(),
-        "visible_to": str(d["visible_to"]),
+        "visible_to": str(d["visible_to"]) if expand else d["visible_to"],  # recents items: an integer
         "owner_id": user_obj(store, d["owner_id"]) if expand else d["owner_id"], "files_count": None,
         "add_time": iso_to_v1(d["add_time"]), "update_time": iso_to_v1(d["update_time"]),
         "prices": [{"id": index + 1, "product_id": p["product_id"], "price": p["price"], "currency": p["currency"],

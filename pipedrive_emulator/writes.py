@@ -60,7 +60,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "custom_fields": {}, "visible_to": "3", "origin": "API", "source_name": "API"},
     "notes": {"active_flag": True, "user_id": 1},
     "filters": {"active_flag": True, "is_editable": True, "user_id": 1, "visible_to": "7"},
-    "webhooks": {"is_active": True, "version": "2.0", "type": "general", "owner_id": 1, "user_id": 1},
+    "webhooks": {"is_active": 1, "version": "2.0", "type": "general", "owner_id": 1, "user_id": 1},
 }
 _HEX_KEY = re.compile(r"^([0-9a-f]{40})(?:_[a-z_0-9]+)?$")
 
