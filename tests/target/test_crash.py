@@ -45,7 +45,12 @@ def test_sigkill_mid_batch_then_rerun_creates_each_record_once(emulator, config,
     cfg_path.write_text(json.dumps(cfg))
     proc = subprocess.Popen(
         [sys.executable, "-m", "target_pipedrive", "--config", str(cfg_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=cli_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=cli_env(),
     )
     assert proc.stdin is not None
     proc.stdin.write(_input())
