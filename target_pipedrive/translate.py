@@ -194,12 +194,32 @@ def builtin_value(  # noqa: PLR0911 - a type dispatch
     return jsonable(value, style)
 
 
+def _is_option(fdef: FieldDef, label: str) -> bool:
+    try:
+        fdef.option_id(label)
+    except UnknownOptionError:
+        return False
+    return True
+
+
+def _split_labels(fdef: FieldDef, text: str) -> list[str]:
+    """Split ``"Hot, Cold, wet"`` on commas, keeping labels that themselves contain commas whole."""
+    parts = [p.strip() for p in text.split(",")]
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):
+            candidate = ", ".join(parts[i:j])
+            if j - i == 1 or _is_option(fdef, candidate):
+                out.append(candidate)
+                i = j
+                break
+    return [p for p in out if p]
+
+
 def _set_values(fdef: FieldDef, value: Any, column: str) -> list[int]:
     if isinstance(value, str):
-        try:
-            return [fdef.option_id(value)]
-        except UnknownOptionError:
-            items: Iterable[Any] = [v for v in (p.strip() for p in value.split(",")) if v]
+        items: Iterable[Any] = _split_labels(fdef, value)
     elif isinstance(value, (list, tuple, set)):
         items = value
     else:

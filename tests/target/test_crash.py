@@ -13,6 +13,8 @@ from collections import Counter
 import pytest
 
 from pipedrive_emulator.faults import FaultRule
+from target_pipedrive.ledger import Ledger
+from target_pipedrive.planner import key_string
 from tests.target.conftest import REPO, cli_env, record, run_cli, run_target, schema, text
 
 PROPS = {"ext": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string"}}
@@ -89,9 +91,6 @@ def test_create_committed_then_timed_out_is_not_duplicated(emulator, config):
 
 def test_journaled_intent_left_by_a_crash_is_reconciled_not_recreated(emulator, config):
     """A run that died after POSTing (intent journaled, answer never recorded) is settled by a search."""
-    from target_pipedrive.ledger import Ledger
-    from target_pipedrive.planner import key_string
-
     # What the dead run did: journal the intent, then the POST reached Pipedrive.
     ledger = Ledger(config["ledger_url"], account=emulator.url)
     body = {"name": "Person 000", "emails": [{"value": "p0@example.com", "primary": True, "label": "work"}]}

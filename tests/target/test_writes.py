@@ -56,7 +56,7 @@ def test_creates_with_custom_fields_by_name_then_skips_unchanged(emulator, confi
     props = {**PERSON_PROPS, "region_16": {"type": ["string", "null"]}}
     run = run_target(config, schema("persons", props, ["ext"]), [record("persons", p) for p in people])
     assert run.summary["created"] == 2
-    stored = sorted(emulator.store.records("persons"), key=lambda r: r["id"])
+    stored = sorted(emulator.store.records("persons"), key=lambda r: r["name"])
     assert [p["name"] for p in stored] == ["Ann Lee", "Bob Stone"]
     custom = stored[0]["custom_fields"]
     region = field_key(emulator, "persons", "Region", "enum")
