@@ -65,8 +65,8 @@ class OAuthServer:
                 new_refresh = self._new("refresh")
                 self.refresh_tokens.add(new_refresh)
         return Answer(200, dumps({"access_token": access, "token_type": "Bearer", "refresh_token": new_refresh,
-                                  "scope": "base,deals:full,contacts:full", "expires_in": self.settings.access_token_ttl,
-                                  "api_domain": self.api_domain}))
+                                  "scope": "base,deals:full,contacts:full",
+                                  "expires_in": self.settings.access_token_ttl, "api_domain": self.api_domain}))
 
     def _client_ok(self, authorization: str | None, form: dict[str, str]) -> bool:
         client_id, secret = form.get("client_id"), form.get("client_secret")

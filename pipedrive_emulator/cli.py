@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         api_token=args.token, oauth=oauth, port=args.port, sizes=args.sizes,
                         custom_fields_per_entity=args.custom_fields, jitter_ms=args.jitter_ms, host=args.host)
     url = emulator.start()
-    print(json.dumps({"url": url, "api_token": args.token, "seed": args.seed}), flush=True)  # noqa: T201
+    print(json.dumps({"url": url, "api_token": args.token, "seed": args.seed}), flush=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

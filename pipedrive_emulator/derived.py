@@ -28,9 +28,12 @@ def _v1(value: str | None) -> str | None:
 
 
 def _owner(row: Row) -> int:
+    """Who owns the record (users follow themselves)."""
     data = row.data
-    return int(data.get("owner_id") or data.get("user_id") or data.get("id") if "name" in data and
-               "email" in data else data.get("owner_id") or data.get("user_id") or 1)
+    if "email" in data and "modified" in data:  # a user
+        return int(data["id"])
+    owner = data.get("owner_id") or data.get("user_id") or 1
+    return int(owner)
 
 
 def followers(row: Row) -> list[dict[str, Any]]:
@@ -50,7 +53,7 @@ def flow(object_name: str) -> Derive:
     def derive(row: Row) -> list[dict[str, Any]]:
         data = row.data
         add, upd = data.get("add_time"), data.get("update_time")
-        events = []
+        events: list[dict[str, Any]] = []
         for index, (field_key, when) in enumerate((("add_time", add), ("update_time", upd))):
             if when is None or (index == 1 and upd == add):
                 continue

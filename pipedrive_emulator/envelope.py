@@ -24,6 +24,10 @@ class ApiError(Exception):
         self.error_info = error_info
         self.code = code
 
+    def as_answer(self, headers: dict[str, str] | None = None) -> Answer:
+        """This error as an answer, with optional extra headers (rate-limit headers)."""
+        return Answer(self.status, self.body(), dict(headers or {}))
+
     def body(self) -> bytes:
         """The serialized error envelope."""
         payload: dict[str, Any] = {

@@ -58,12 +58,12 @@ class RateLimiter:
                 self.rejected += 1
                 headers = self._headers(limit, hits, now)
                 headers["x-daily-requests-left"] = "0"
-                raise RateLimited(ApiError(429, "Daily rate limit reached: your company has used all of its API "
+                raise RateLimitedError(ApiError(429, "Daily rate limit reached: your company has used all of its API "
                                            "tokens for today.", "Wait until the daily budget resets."), headers)
             enforced = self.burst is not None and (not search or self.search_burst)
             if enforced and len(hits) >= limit:
                 self.rejected += 1
-                raise RateLimited(ApiError(429, "Request over limit: too many requests in a 2-second window.",
+                raise RateLimitedError(ApiError(429, "Request over limit: too many requests in a 2-second window.",
                                            "Slow down and retry after x-ratelimit-reset seconds."),
                                   self._headers(limit, hits, now))
             hits.append(now)
@@ -87,7 +87,7 @@ class RateLimiter:
             return self._headers(self.burst or UNLIMITED, self._hits, now)
 
 
-class RateLimited(Exception):
+class RateLimitedError(Exception):
     """A 429 plus the rate-limit headers to send with it."""
 
     def __init__(self, error: ApiError, headers: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -128,7 +129,7 @@ def parent_key(ctx: Context, resource: Resource, req: Request) -> int | str:
     raw = req.params.get("parent_id") or req.query.get("org_id") or ""
     key = parse_key(parent_res, raw)
     row = ctx.store.tables[resource.parent].get(key)
-    if row is None or row.deleted_at is not None and resource.parent != "deals":
+    if row is None or (row.deleted_at is not None and resource.parent != "deals"):
         raise not_found(f"{parent_res.title.rstrip('s').capitalize()} not found")
     return key
 
@@ -192,11 +193,15 @@ def v1_rows(ctx: Context, resource: Resource, req: Request) -> list[Row]:
     return rows
 
 
+def _sort_key(table: Table, name: str, row: Row) -> Any:
+    return table._sort_value(row, name)
+
+
 def v1_sorted(table: Table, rows: list[Row], spec: str) -> list[Row]:
     """v1 ``sort=field ASC[, other DESC]`` (notes, files, leads, ...): stable, applied last key first."""
     for part in reversed([p.strip() for p in spec.split(",") if p.strip()]):
         name, _, direction = part.partition(" ")
-        rows = sorted(rows, key=lambda r, n=name: table._sort_value(r, n),  # noqa: SLF001
+        rows = sorted(rows, key=functools.partial(_sort_key, table, name),
                       reverse=direction.strip().upper() == "DESC")
     return rows
 
@@ -271,7 +276,20 @@ def decode_cursor(text: str) -> dict[str, Any]:
 Filter = Callable[[Row], bool]
 
 
-def v2_filters(ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> list[Filter]:
+def _since(bound: int) -> Filter:
+    return lambda row: row.ut is not None and row.ut >= bound
+
+
+def _until(bound: int) -> Filter:
+    return lambda row: row.ut is not None and row.ut < bound
+
+
+def _equals(field: str, value: int) -> Filter:
+    return lambda row: row.data.get(field) == value
+
+
+def v2_filters(  # noqa: PLR0912 - one branch per query parameter Pipedrive accepts
+    ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> list[Filter]:
     """Row predicates for the query of a v2 list; 400 for values Pipedrive rejects."""
     q = req.query
     filters: list[Filter] = []
@@ -306,10 +324,7 @@ def v2_filters(ctx: Context, resource: Resource, req: Request, *, archived: bool
             bound = parse_rfc3339(raw)
         except ValueError as exc:
             raise bad_request(f"Parameter '{key}' {exc}") from None
-        if key == "updated_since":
-            filters.append(lambda row, b=bound: row.ut is not None and row.ut >= b)
-        else:
-            filters.append(lambda row, b=bound: row.ut is not None and row.ut < b)
+        filters.append(_since(bound) if key == "updated_since" else _until(bound))
     ids = q.get("ids")
     if ids:
         try:
@@ -322,8 +337,7 @@ def v2_filters(ctx: Context, resource: Resource, req: Request, *, archived: bool
         if raw:
             if not raw.isdigit():
                 raise bad_request(f"Parameter '{key}' must be an integer")
-            stored = "owner_id" if key == "assignee_id" else key
-            filters.append(lambda row, k=stored, v=int(raw): row.data.get(k) == v)
+            filters.append(_equals("owner_id" if key == "assignee_id" else key, int(raw)))
     done = q.get("done") or q.get("is_done")
     if done in ("true", "false", "1", "0"):
         flag = done in ("true", "1")
@@ -331,7 +345,8 @@ def v2_filters(ctx: Context, resource: Resource, req: Request, *, archived: bool
     return filters
 
 
-def list_v2(ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> Answer:
+def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk in one pass
+    ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> Answer:
     """A v2 list: ``cursor``/``limit``, ``sort_by``/``sort_direction``, filters, ``next_cursor``."""
     store = ctx.store
     table = store.tables[resource.name]

@@ -127,11 +127,9 @@ def _fixed_routes(router: Router) -> None:
     router.add("GET", "/api/v2/itemSearch/field", search.field_search, version=2, kind="search")
     router.add("GET", "/api/v2/itemSearch", search.item_search, version=2, kind="search")
     for entity in search.DEFAULT_FIELDS:
-        router.add("GET", f"/api/v2/{entity}/search",
-                   lambda ctx, req, e=entity: search.entity_search(ctx, e, req),  # type: ignore[misc]
-                   version=2, kind="search", resource=entity)
-    router.add("GET", "/api/v2/deals/archived",
-               lambda ctx, req: reads.list_v2(ctx, _res("deals"), req, archived=True),
+        router.add("GET", f"/api/v2/{entity}/search", _search(entity), version=2, kind="search",
+                   resource=entity)
+    router.add("GET", "/api/v2/deals/archived", _list_v2(_res("deals"), archived=True),
                version=2, kind="list", resource="deals", cost=20)
 
 
@@ -139,25 +137,53 @@ def _res(name: str) -> Resource:
     return next(r for r in RESOURCES if r.name == name)
 
 
+def _list_v1(resource: Resource) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        return reads.list_v1(ctx, resource, req)
+
+    return handler
+
+
+def _list_v2(resource: Resource, *, archived: bool = False) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        return reads.list_v2(ctx, resource, req, archived=archived)
+
+    return handler
+
+
+def _get_one(resource: Resource, variant: str) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        return reads.get_one(ctx, resource, req, variant)
+
+    return handler
+
+
+def _search(entity: str) -> Handler:
+    def handler(ctx: Context, req: Request) -> Answer:
+        return search.entity_search(ctx, entity, req)
+
+    return handler
+
+
 def _resource_routes(router: Router, resource: Resource) -> None:
     is_child = resource.parent is not None
     if resource.v2_path is not None:
         cost = 5 if resource.name in ("pipelines", "stages") else None
-        router.add("GET", resource.v2_path, lambda ctx, req, r=resource: reads.list_v2(ctx, r, req),
+        router.add("GET", resource.v2_path, _list_v2(resource),
                    version=2, kind="list", resource=resource.name, cost=cost)
         if not is_child:
             router.add("GET", f"{resource.v2_path}/{{id}}",
-                       lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v2"),
+                       _get_one(resource, "v2"),
                        version=2, kind="get", resource=resource.name)
     if resource.v1_path is not None:
         sunset = resource.v1_sunset
         kind = "flow" if resource.name.endswith("_flow") else "list"
-        router.add("GET", resource.v1_path, lambda ctx, req, r=resource: reads.list_v1(ctx, r, req),
+        router.add("GET", resource.v1_path, _list_v1(resource),
                    version=1, kind=kind, resource=resource.name, sunset=sunset)
         if not is_child and resource.pagination is not None:
             item_path = resource.v1_path.removesuffix("/find")
             router.add("GET", f"{item_path}/{{id}}",
-                       lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v1"),
+                       _get_one(resource, "v1"),
                        version=1, kind="get", resource=resource.name, sunset=sunset)
     if resource.writes is not None:
         _write_routes(router, resource, resource.writes)
@@ -168,36 +194,43 @@ def _resource_routes(router: Router, resource: Resource) -> None:
         _write_routes(router, resource, legacy, force_method="PUT", sunset=True)
     if resource.name == "deal_products":
         router.add("GET", "/v1/deals/{parent_id}/products",
-                   lambda ctx, req, r=resource: reads.list_v1(ctx, r, req),
+                   _list_v1(resource),
                    version=1, kind="list", resource=resource.name, sunset=True)
     if resource.fields_of is not None and resource.v2_path is not None:
         router.add("GET", f"{resource.v2_path}/{{id}}",
-                   lambda ctx, req, r=resource: reads.get_one(ctx, r, req, "v2"),
+                   _get_one(resource, "v2"),
                    version=2, kind="get", resource=resource.name)
+
+
+def _version_of(path: str) -> int:
+    return 2 if path.startswith("/api/v2/") else 1
+
+
+WriteFn = Callable[[Context, Resource, Request, int], Answer]
+
+
+def _bind(fn: WriteFn, resource: Resource, version: int) -> Handler:
+    """A route handler calling ``fn`` for ``resource`` in API ``version``."""
+
+    def handler(ctx: Context, req: Request) -> Answer:
+        return fn(ctx, resource, req, version)
+
+    return handler
 
 
 def _write_routes(router: Router, resource: Resource, w: Writes, *, force_method: str | None = None,
                   sunset: bool = False) -> None:
-    def version_of(path: str) -> int:
-        return 2 if path.startswith("/api/v2/") else 1
-
-    if w.bulk_delete_path:
-        router.add("DELETE", w.bulk_delete_path,
-                   lambda ctx, req, r=resource, v=version_of(w.bulk_delete_path): writes.bulk_delete(ctx, r, req, v),
-                   version=version_of(w.bulk_delete_path), kind="bulk_delete", resource=resource.name, sunset=sunset)
-    if w.create_path:
-        router.add("POST", w.create_path,
-                   lambda ctx, req, r=resource, v=version_of(w.create_path): writes.create(ctx, r, req, v),
-                   version=version_of(w.create_path), kind="create", resource=resource.name, sunset=sunset)
-    if w.update_path:
-        method = force_method or w.update_method.value
-        router.add(method, w.update_path,
-                   lambda ctx, req, r=resource, v=version_of(w.update_path): writes.update(ctx, r, req, v),
-                   version=version_of(w.update_path), kind="update", resource=resource.name, sunset=sunset)
-    if w.delete_path:
-        router.add("DELETE", w.delete_path,
-                   lambda ctx, req, r=resource, v=version_of(w.delete_path): writes.delete(ctx, r, req, v),
-                   version=version_of(w.delete_path), kind="delete", resource=resource.name, sunset=sunset)
+    verbs: list[tuple[str, str | None, WriteFn, str]] = [
+        ("DELETE", w.bulk_delete_path, writes.bulk_delete, "bulk_delete"),
+        ("POST", w.create_path, writes.create, "create"),
+        (force_method or w.update_method.value, w.update_path, writes.update, "update"),
+        ("DELETE", w.delete_path, writes.delete, "delete"),
+    ]
+    for method, path, fn, kind in verbs:
+        if path:
+            version = _version_of(path)
+            router.add(method, path, _bind(fn, resource, version), version=version, kind=kind,
+                       resource=resource.name, sunset=sunset)
 
 
 def sunset_error(route: Route) -> ApiError:

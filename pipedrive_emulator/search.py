@@ -131,9 +131,9 @@ def _page(req: Request, results: list[Any], max_limit: int) -> tuple[list[Any], 
     return chunk, next_cursor
 
 
-def _search(store: Store, entity: str, term: str, exact: bool, fields: tuple[str, ...],
+def _search(store: Store, entity: str, term: str, *, exact: bool, fields: tuple[str, ...],
             req: Request) -> list[dict[str, Any]]:
-    results = []
+    results: list[dict[str, Any]] = []
     person_filter = req.query.get("person_id")
     org_filter = req.query.get("organization_id")
     for row in store.tables[entity]:
@@ -153,7 +153,7 @@ def _search(store: Store, entity: str, term: str, exact: bool, fields: tuple[str
 def entity_search(ctx: Context, entity: str, req: Request) -> Answer:
     """``/api/v2/<entity>/search``."""
     term, exact = _term(req)
-    results = _search(ctx.store, entity, term, exact, _fields(req, entity), req)
+    results = _search(ctx.store, entity, term, exact=exact, fields=_fields(req, entity), req=req)
     chunk, next_cursor = _page(req, results, SEARCH_MAX)
     return ok({"items": chunk}, {"next_cursor": next_cursor})
 
@@ -169,7 +169,7 @@ def item_search(ctx: Context, req: Request) -> Answer:
     results: list[dict[str, Any]] = []
     for item_type in types:
         entity = ITEM_TYPES[item_type]
-        results += _search(ctx.store, entity, term, exact, DEFAULT_FIELDS[entity], req)
+        results += _search(ctx.store, entity, term, exact=exact, fields=DEFAULT_FIELDS[entity], req=req)
     results.sort(key=lambda r: -r["result_score"])
     chunk, next_cursor = _page(req, results, ITEM_SEARCH_MAX)
     return ok({"items": chunk, "related_items": []}, {"next_cursor": next_cursor})

@@ -67,10 +67,7 @@ class Seeder:
         add = self.now - self.ri(35 * DAY, 3 * 365 * DAY)
         if rng.random() < null_update:
             return add, None, fmt(table.style, add), None
-        if rng.random() < 0.4:
-            upd = self.now - self.ri(60, 29 * DAY)
-        else:
-            upd = self.ri(add, self.now - 31 * DAY)
+        upd = self.now - self.ri(60, 29 * DAY) if rng.random() < 0.4 else self.ri(add, self.now - 31 * DAY)
         return add, upd, fmt(table.style, add), fmt(table.style, upd)
 
     def _put(self, name: str, data: dict[str, Any], ut: int | None, parent: Any = None, key: Any = None) -> None:
@@ -116,7 +113,7 @@ class Seeder:
                                     ("activities", "activity_fields"), ("notes", "note_fields"),
                                     ("leads", "lead_fields")):
             table = store.tables[fields_name]
-            stamp = fmt("v1", stamp_epoch)
+            stamp = fmt("v1", stamp_epoch) or ""
             builtins = BUILTINS[entity]
             for order, (key, name, ftype) in enumerate(builtins):
                 fdef = new_field_def(field_id=table.next_id(), key=key, name=name, field_type=ftype,
@@ -176,12 +173,12 @@ class Seeder:
         self.stage_pipeline: dict[int, int] = {}
         ptable, stable = self.store.tables["pipelines"], self.store.tables["stages"]
         for pid in range(1, self.sizes["pipelines"] + 1):
-            add, upd, add_s, upd_s = self._times(ptable)
+            _add, upd, add_s, upd_s = self._times(ptable)
             self._put("pipelines", {"id": pid, "name": ("Sales", "Partners", "Renewals", "Enterprise")[pid % 4],
                                     "order_nr": pid, "is_deleted": False, "is_deal_probability_enabled": pid == 1,
                                     "add_time": add_s, "update_time": upd_s}, upd)
             for order, name in enumerate(stage_names, start=1):
-                add, upd, add_s, upd_s = self._times(stable)
+                _add, upd, add_s, upd_s = self._times(stable)
                 self._put("stages", {"id": stage_id, "order_nr": order, "name": name, "is_deleted": False,
                                      "deal_probability": 20 * order, "pipeline_id": pid,
                                      "is_deal_rot_enabled": order == 2, "days_to_rotten": 30 if order == 2 else None,
@@ -196,7 +193,7 @@ class Seeder:
         table = self.store.tables["organizations"]
         companies = self.pools["companies"]
         for oid in range(1, self.sizes["organizations"] + 1):
-            add, upd, add_s, upd_s = self._times(table, null_update=0.01)
+            _add, upd, add_s, upd_s = self._times(table, null_update=0.01)
             data = {
                 "id": oid, "name": f"{companies[oid % len(companies)]}" + ("" if oid <= len(companies)
                                                                            else f" {oid}"),
@@ -213,7 +210,7 @@ class Seeder:
         n_orgs = self.sizes["organizations"]
         for pid in range(1, self.sizes["persons"] + 1):
             first, last = rng.choice(self.pools["first"]), rng.choice(self.pools["last"])
-            add, upd, add_s, upd_s = self._times(table, null_update=0.01)
+            _add, upd, add_s, upd_s = self._times(table, null_update=0.01)
             data = {
                 "id": pid, "name": f"{first} {last}", "first_name": first, "last_name": last,
                 "owner_id": self.user_id(), "org_id": self.ri(1, n_orgs) if rng.random() < 0.8 else None,
@@ -229,7 +226,7 @@ class Seeder:
     def products(self) -> None:
         table, rng = self.store.tables["products"], self.rng
         for pid in range(1, self.sizes["products"] + 1):
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             price = round(rng.uniform(5, 5000), 2)
             data = {
                 "id": pid, "name": f"{rng.choice(self.pools['words']).capitalize()} {('Pro', 'Lite', 'Plus')[pid % 3]}"
@@ -251,11 +248,11 @@ class Seeder:
         words = self.pools["words"]
         companies = self.pools["companies"]
         for did in range(1, self.sizes["deals"] + 1):
-            add, upd, add_s, upd_s = self._times(table, null_update=0.01)
+            _add, upd, add_s, upd_s = self._times(table, null_update=0.01)
             status = rng.choices(("open", "won", "lost"), (6, 3, 1))[0]
             stage = rng.choice(stage_ids)
             closed = None if status == "open" or upd is None else fmt("iso", upd)
-            data = {
+            data: dict[str, Any] = {
                 "id": did, "title": f"{companies[did % len(companies)]} {rng.choice(words)} deal",
                 "owner_id": self.user_id(), "person_id": self.ri(1, n_persons) if rng.random() < 0.9 else None,
                 "org_id": self.ri(1, n_orgs) if rng.random() < 0.85 else None, "pipeline_id": stages[stage],
@@ -292,7 +289,7 @@ class Seeder:
                                             ("Demo", "presentation"), ("Site visit", "car")), start=1):
             if tid > self.sizes["activity_types"]:
                 break
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             self._put("activity_types", {"id": tid, "name": name, "icon_key": icon, "color": None,
                                          "order_nr": tid, "key_string": icon, "active_flag": True,
                                          "is_custom_flag": tid > 6, "add_time": add_s, "update_time": upd_s}, upd)
@@ -301,7 +298,7 @@ class Seeder:
         table, rng = self.store.tables["activities"], self.rng
         sizes = self.sizes
         for aid in range(1, sizes["activities"] + 1):
-            add, upd, add_s, upd_s = self._times(table, null_update=0.01)
+            _add, upd, add_s, upd_s = self._times(table, null_update=0.01)
             done = rng.random() < 0.5
             person = self.ri(1, sizes["persons"]) if rng.random() < 0.7 else None
             kind = rng.choice(("call", "meeting", "task", "email"))
@@ -324,7 +321,7 @@ class Seeder:
     def notes(self) -> None:
         table, rng = self.store.tables["notes"], self.rng
         for nid in range(1, self.sizes["notes"] + 1):
-            add, upd, add_s, upd_s = self._times(table, null_update=0.02)
+            _add, upd, add_s, upd_s = self._times(table, null_update=0.02)
             deal = self.ri(1, self.sizes["deals"]) if rng.random() < 0.6 else None
             person = None if deal else self.ri(1, self.sizes["persons"])
             data = {
@@ -344,7 +341,7 @@ class Seeder:
         labels = self.store.tables["lead_labels"]
         colors = ("blue", "green", "red", "yellow", "purple")
         for index in range(self.sizes["lead_labels"]):
-            add, upd, add_s, upd_s = self._times(labels)
+            _add, upd, add_s, upd_s = self._times(labels)
             self._put("lead_labels", {"id": self._uuid(), "name": ("Hot", "Warm", "Cold", "VIP", "Partner")[index % 5],
                                       "color": colors[index % 5], "add_time": add_s, "update_time": upd_s}, upd)
         label_ids = [r.key for r in labels]
@@ -352,7 +349,7 @@ class Seeder:
             self._put("lead_sources", {"name": name}, None)
         table, rng = self.store.tables["leads"], self.rng
         for _ in range(self.sizes["leads"]):
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             person = self.ri(1, self.sizes["persons"]) if rng.random() < 0.6 else None
             data = {
                 "id": self._uuid(), "title": f"{rng.choice(self.pools['companies'])} lead",
@@ -372,7 +369,7 @@ class Seeder:
     def files(self) -> None:
         table, rng = self.store.tables["files"], self.rng
         for fid in range(1, self.sizes["files"] + 1):
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             name = f"{rng.choice(self.pools['words'])}-{fid}.pdf"
             deal = self.ri(1, self.sizes["deals"])
             data = {
@@ -390,7 +387,7 @@ class Seeder:
         table = self.store.tables["filters"]
         types = ("deals", "people", "org", "products", "activity", "leads")
         for fid in range(1, self.sizes["filters"] + 1):
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             self._put("filters", {"id": fid, "name": f"Filter {fid}", "filter_code": None, "is_editable": True,
                                   "active_flag": True, "type": types[fid % len(types)], "temporary_flag": None,
                                   "user_id": self.user_id(), "add_time": add_s, "update_time": upd_s,
@@ -404,7 +401,8 @@ class Seeder:
                 "id": f"{rng.getrandbits(64):016x}", "user_id": self.user_id(), "activity_id": None,
                 "subject": f"Call {index + 1}", "duration": str(self.ri(10, 1800)),
                 "outcome": rng.choice(("connected", "no_answer", "left_message", "busy")),
-                "from_phone_number": rng.choice(self.pools["phones"]), "to_phone_number": rng.choice(self.pools["phones"]),
+                "from_phone_number": rng.choice(self.pools["phones"]),
+                "to_phone_number": rng.choice(self.pools["phones"]),
                 "start_time": fmt("iso", start), "end_time": fmt("iso", start + 300),
                 "person_id": self.ri(1, self.sizes["persons"]), "org_id": None, "deal_id": None, "lead_id": None,
                 "note": "", "has_recording": False, "company_id": 1}, None)
@@ -434,7 +432,7 @@ class Seeder:
         msg_id = 1
         for tid in range(1, self.sizes["mail_threads"] + 1):
             folder = FOLDERS[tid % len(FOLDERS)]
-            add, upd, add_s, upd_s = self._times(threads)
+            _add, upd, add_s, upd_s = self._times(threads)
             deal = self.ri(1, self.sizes["deals"]) if rng.random() < 0.5 else None
             base = {"account_id": "acc-1", "user_id": 1, "subject": f"Re: {rng.choice(self.pools['words'])}",
                     "snippet": rng.choice(self.pools["sentences"]), "read_flag": 1, "mail_tracking_status": None,
@@ -457,7 +455,7 @@ class Seeder:
                 message["from"] = [{"email_address": "someone@example.com", "name": "Someone"}]
                 self._put("mail_thread_messages", message, upd, parent=tid)
                 if deal is not None:
-                    self._put("deal_mail_messages", {"object": "mailMessage", "timestamp": fmt("v1", add),
+                    self._put("deal_mail_messages", {"object": "mailMessage", "timestamp": fmt("v1", _add),
                                                      "data": message, "id": msg_id}, upd, parent=deal)
                 msg_id += 1
         for name, parent_size in (("person_mail_messages", "persons"), ("organization_mail_messages",
@@ -471,7 +469,7 @@ class Seeder:
     def projects(self) -> None:
         table, rng = self.store.tables["projects"], self.rng
         for pid in range(1, self.sizes["projects"] + 1):
-            add, upd, add_s, upd_s = self._times(table)
+            _add, upd, add_s, upd_s = self._times(table)
             self._put("projects", {
                 "id": pid, "title": f"Onboarding {rng.choice(self.pools['companies'])}", "status": "open",
                 "board_id": 1, "phase_id": 1 + pid % 3, "owner_id": self.user_id(),
@@ -481,7 +479,7 @@ class Seeder:
                 "archive_time": None, "custom_fields": {}}, upd)
         tasks = self.store.tables["tasks"]
         for tid in range(1, self.sizes["tasks"] + 1):
-            add, upd, add_s, upd_s = self._times(tasks)
+            _add, upd, add_s, upd_s = self._times(tasks)
             done = rng.random() < 0.4
             self._put("tasks", {
                 "id": tid, "title": f"Task {tid}: {rng.choice(self.pools['words'])}", "creator_id": 1,
@@ -507,7 +505,7 @@ class Seeder:
                     product = products.rows[product_id].data if product_id in products.rows else None
                     qty = self.ri(1, 10)
                     price = product["prices"][0]["price"] if product else 100.0
-                    add, upd, add_s, upd_s = self._times(dp_table)
+                    _add, upd, add_s, upd_s = self._times(dp_table)
                     if rng.random() < 0.03:
                         product_id = None  # the product was hard-deleted later
                     item = {
@@ -533,8 +531,9 @@ class Seeder:
             owner, linked = self.ri(1, n_orgs), self.ri(1, n_orgs)
             if owner == linked:
                 continue
-            add, upd, add_s, upd_s = self._times(table)
-            rel = {"id": table.next_id(), "type": rng.choice(("parent", "related")), "rel_owner_org_id": owner,
+            _add, upd, add_s, upd_s = self._times(table)
+            rel: dict[str, Any] = {"id": table.next_id(), "type": rng.choice(("parent", "related")),
+                                   "rel_owner_org_id": owner,
                    "rel_linked_org_id": linked, "add_time": add_s, "update_time": upd_s, "active_flag": "true"}
             self._put("organization_relationships", rel, upd, parent=owner)
             table.by_parent.setdefault(linked, {})[rel["id"]] = None

@@ -24,8 +24,8 @@ def user_obj(store: Store, uid: int | None, *, int_pic: bool = False) -> dict[st
     row = store.tables["users"].get(uid)
     name = row.data["name"] if row else f"User {uid}"
     email = row.data["email"] if row else ""
-    return {"id": uid, "name": name, "email": email, "has_pic": 0 if int_pic else False, "pic_hash": None, "active_flag": True,
-            "value": uid}
+    return {"id": uid, "name": name, "email": email, "has_pic": 0 if int_pic else False, "pic_hash": None,
+            "active_flag": True, "value": uid}
 
 
 def person_obj(store: Store, pid: int | None) -> dict[str, Any] | None:

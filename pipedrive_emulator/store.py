@@ -11,7 +11,6 @@ up in ``updated_since`` reads and in ``/v1/recents``).
 
 from __future__ import annotations
 
-import bisect
 import copy
 import threading
 import time
@@ -160,8 +159,8 @@ class Table:
             return row
 
     # -- reads ----------------------------------------------------------------------------------
-    def get(self, key: Key) -> Row | None:
-        """A row by key, deleted or not."""
+    def get(self, key: Any) -> Row | None:
+        """A row by key, deleted or not (``None`` and unknown keys give ``None``)."""
         return self.rows.get(key)
 
     def ordered(self, sort_by: str = "id") -> list[tuple[Any, int, Key]]:
@@ -290,7 +289,7 @@ class Store:
         table = self.tables[name]
         with self.lock:
             row = table.get(key)
-            if row is None or row.deleted_at is not None and not hard:
+            if row is None or (row.deleted_at is not None and not hard):
                 return False
             if name in SOFT_DELETE and not hard:
                 row.deleted_at = self.clock.epoch()

@@ -80,16 +80,17 @@ def _check_types(store: Store, body: dict[str, Any], strict: bool) -> dict[str, 
         if key in NUMBERS or key in REFS:
             if isinstance(value, bool):
                 raise bad_request(f"Field '{key}' must be a number, got {value!r}")
+            number = value
             if isinstance(value, str):
                 if strict:
                     raise bad_request(f"Field '{key}' must be a number, got string {value!r}")
                 try:
-                    value = float(value) if "." in value else int(value)
+                    number = float(value) if "." in value else int(value)
                 except ValueError:
                     raise bad_request(f"Field '{key}' must be numeric, got {value!r}") from None
-            if not isinstance(value, int | float):
+            if not isinstance(number, int | float):
                 raise bad_request(f"Field '{key}' must be a number, got {value!r}")
-            out[key] = value
+            out[key] = number
         if key in REFS and key in out:
             target = store.tables[REFS[key]]
             if target.get(out[key]) is None:

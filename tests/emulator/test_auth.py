@@ -27,23 +27,29 @@ def test_api_token_header_and_query(shared_emu: Emulator):
         response = requests.get(url, headers=headers, timeout=10)
         assert response.status_code == 401
         body = response.json()
-        assert body["success"] is False and body["data"] is None and body["error"]
+        assert body["success"] is False
+        assert body["data"] is None
+        assert body["error"]
 
 
 def test_oauth_flow_rotation_and_expiry(oauth_emu: Emulator):
     first = _refresh(oauth_emu, "r0")
     assert first.status_code == 200
     token = first.json()
-    assert token["api_domain"] == oauth_emu.url and token["token_type"] == "Bearer"
-    assert token["expires_in"] == 600 and token["refresh_token"] != "r0"
+    assert token["api_domain"] == oauth_emu.url
+    assert token["token_type"] == "Bearer"
+    assert token["expires_in"] == 600
+    assert token["refresh_token"] != "r0"
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert requests.get(f"{oauth_emu.url}/api/v2/deals", headers=bearer, timeout=10).status_code == 200
     # the old refresh token was rotated away
     reused = _refresh(oauth_emu, "r0")
-    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
     oauth_emu.clock.advance(601)
     expired = requests.get(f"{oauth_emu.url}/api/v2/deals", headers=bearer, timeout=10)
-    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["error"]
     second = _refresh(oauth_emu, token["refresh_token"])
     assert second.status_code == 200
     bearer2 = {"Authorization": f"Bearer {second.json()['access_token']}"}
@@ -54,7 +60,8 @@ def test_oauth_revocation_and_bad_client(oauth_emu: Emulator):
     assert _refresh(oauth_emu, "r0", auth=("cid", "bad")).status_code == 401
     oauth_emu.oauth.revoke()
     revoked = _refresh(oauth_emu, "r0")
-    assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
+    assert revoked.status_code == 400
+    assert revoked.json()["error"] == "invalid_grant"
     bad_grant = requests.post(f"{oauth_emu.url}/oauth/token", auth=("cid", "secret"), timeout=10,
                               data={"grant_type": "password"})
     assert bad_grant.status_code == 400

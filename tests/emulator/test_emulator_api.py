@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -43,7 +44,8 @@ def test_request_log_and_reset(emu: Emulator, client: Client):
     assert [(r.method, r.path, r.status) for r in log] == [("GET", "/api/v2/deals", 200),
                                                           ("GET", "/api/v2/deals/999999", 404)]
     assert log[0].query == {"limit": "2"}
-    assert emu.requests.count(method="GET") == 2 and len(emu.requests) == 2
+    assert emu.requests.count(method="GET") == 2
+    assert len(emu.requests) == 2
     emu.reset_log()
     assert len(emu.requests) == 0
 
@@ -53,7 +55,6 @@ def test_clock_controls_timestamps(emu: Emulator):
     emu.clock.advance(61)
     emu.store.update("deals", 1, {"title": "t"})
     assert emu.store.get("deals", 1)["update_time"] == "2026-11-20T12:01:01Z"
-    from datetime import datetime, timezone
     emu.clock.set(datetime(2027, 1, 1, tzinfo=timezone.utc))
     emu.store.update("notes", 1, {"content": "c"})
     assert emu.store.get("notes", 1)["update_time"] == "2027-01-01 00:00:00"

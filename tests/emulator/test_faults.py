@@ -32,9 +32,11 @@ def test_429_with_and_without_headers(small: Emulator):
     small.faults.add("429", count=1, headers=False, after=1)
     client = Client(small)
     with_headers = client.get("/api/v2/deals")
-    assert with_headers.status_code == 429 and with_headers.headers["x-ratelimit-remaining"] == "0"
+    assert with_headers.status_code == 429
+    assert with_headers.headers["x-ratelimit-remaining"] == "0"
     without = client.get("/api/v2/deals")
-    assert without.status_code == 429 and "x-ratelimit-limit" not in without.headers
+    assert without.status_code == 429
+    assert "x-ratelimit-limit" not in without.headers
 
 
 def test_body_faults(small: Emulator):
@@ -48,11 +50,13 @@ def test_body_faults(small: Emulator):
     assert client.get("/v1/deals/1/flow").text == "null"
     small.faults.add("html403", count=1)
     blocked = client.get("/api/v2/deals")
-    assert blocked.status_code == 403 and blocked.headers["content-type"].startswith("text/html")
+    assert blocked.status_code == 403
+    assert blocked.headers["content-type"].startswith("text/html")
     assert "Cloudflare" in blocked.text
     small.faults.add("oauth_expire", count=1)
     expired = client.get("/api/v2/deals")
-    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["error"]
 
 
 def test_drop_closes_mid_body(small: Emulator):
@@ -111,10 +115,13 @@ def test_spec_syntax():
     rules = parse_spec("500:count=3:path=/api/v2/deals,malformed:p=0.01,timeout:every=50:delay=5:then=drop,"
                        "429:headers=false:method=get:after=2")
     assert [r.kind for r in rules] == ["500", "malformed", "timeout", "429"]
-    assert rules[0].count == 3 and rules[0].path == "/api/v2/deals"
+    assert rules[0].count == 3
+    assert rules[0].path == "/api/v2/deals"
     assert rules[1].p == 0.01
     assert (rules[2].every, rules[2].delay, rules[2].then) == (50, 5.0, "drop")
-    assert rules[3].headers is False and rules[3].method == "GET" and rules[3].after == 2
+    assert rules[3].headers is False
+    assert rules[3].method == "GET"
+    assert rules[3].after == 2
     for bad in ("teapot", "500:count", "500:colour=red"):
         with pytest.raises(ValueError):
             parse_spec(bad)

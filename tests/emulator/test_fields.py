@@ -26,7 +26,8 @@ def test_every_custom_type_with_hex_keys(shared: Client):
     assert {"visible_to", "status", "stage", "user", "org", "people"} <= {f["field_type"] for f in builtin}
     for f in custom:
         if f["field_type"] in ("enum", "set"):
-            assert f["options"] and all(isinstance(o["id"], int) and o["label"] for o in f["options"])
+            assert f["options"]
+            assert all(isinstance(o["id"], int) and o["label"] for o in f["options"])
 
 
 def test_name_collisions(shared: Client):
@@ -44,7 +45,8 @@ def test_all_fields_resources_answer(shared: Client):
         assert _v1_fields(shared, title), title
     for title in ("dealFields", "personFields", "organizationFields", "productFields", "activityFields"):
         data = shared.v2_all(f"/api/v2/{title}", limit=10)
-        assert data and all("field_code" in f and "field_name" in f for f in data), title
+        assert data, title
+        assert all("field_code" in f and "field_name" in f for f in data), title
 
 
 def test_v2_fields_subfields(shared: Client):
@@ -96,7 +98,8 @@ def test_configurable_custom_field_count():
     with Emulator(seed=2, scale=0.05, custom_fields_per_entity=30) as emu:
         assert len(emu.store.field_defs("persons", custom_only=True)) == 30
         names = [f["name"] for f in emu.store.field_defs("persons", custom_only=True)]
-        assert names.count("Region") == 2 and names.count("Region 2") == 2  # deliberate collisions
+        assert names.count("Region") == 2
+        assert names.count("Region 2") == 2
         others = [n for n in names if not n.startswith("Region")]
         assert len(others) == len(set(others))
 
@@ -105,7 +108,8 @@ def test_fields_writes_and_bulk_delete(client: Client, emu: Emulator):
     created = client.ok("POST", "/v1/dealFields", json={"name": "Churn risk", "field_type": "enum",
                                                          "options": [{"label": "Low"}, {"label": "High"}]})
     key = created["data"]["key"]
-    assert HEX40.match(key) and len(created["data"]["options"]) == 2
+    assert HEX40.match(key)
+    assert len(created["data"]["options"]) == 2
     assert client.get("/v1/dealFields", params={"limit": 500}).json()["data"][-1]["key"] == key
     assert client.call("POST", "/v1/dealFields", json={"name": "x"}).status_code == 400
     assert client.call("POST", "/v1/dealFields", json={"name": "x", "field_type": "set"}).status_code == 400

@@ -18,16 +18,19 @@ def test_status_deleted_adds_recently_deleted_deals(shared: Client, shared_emu: 
     deleted = [d for d in deals if d["is_deleted"]]
     stored_deleted = [d for d in shared_emu.store.records("deals", include_deleted=True) if d["is_deleted"]
                       and not d["is_archived"]]
-    assert deleted and len(deleted) == len(stored_deleted)
+    assert deleted
+    assert len(deleted) == len(stored_deleted)
     assert all(d["status"] == "deleted" for d in deleted)
     only_won = shared.v2_all("/api/v2/deals", status="won", limit=500)
-    assert only_won and all(d["status"] == "won" for d in only_won)
+    assert only_won
+    assert all(d["status"] == "won" for d in only_won)
     assert shared.get("/api/v2/deals", params={"status": "open,gone"}).status_code == 400
 
 
 def test_archived_deals_only_on_archived_path(shared: Client, shared_emu: Emulator):
     archived = shared.v2_all("/api/v2/deals/archived", limit=500)
-    assert archived and all(d["is_archived"] for d in archived)
+    assert archived
+    assert all(d["is_archived"] for d in archived)
     live_ids = {d["id"] for d in shared.v2_all("/api/v2/deals", limit=500)}
     assert not live_ids & {d["id"] for d in archived}
 
@@ -77,7 +80,9 @@ def test_ids_and_equality_filters(shared: Client, shared_emu: Emulator):
     assert {d["id"] for d in body["data"]} <= {1, 2, 3}
     owner = shared_emu.store.get("deals", 1)["owner_id"]
     owned = shared.v2_all("/api/v2/deals", owner_id=owner, limit=500)
-    assert owned and all(d["owner_id"] == owner for d in owned)
+    assert owned
+    assert all(d["owner_id"] == owner for d in owned)
     stages = shared.ok("GET", "/api/v2/stages", params={"pipeline_id": 2})["data"]
-    assert stages and all(s["pipeline_id"] == 2 for s in stages)
+    assert stages
+    assert all(s["pipeline_id"] == 2 for s in stages)
     assert shared.get("/api/v2/deals", params={"ids": "a,b"}).status_code == 400

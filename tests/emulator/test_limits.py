@@ -22,10 +22,12 @@ def test_burst_limit_429_and_window_reset():
     with Emulator(seed=1, scale=0.05, burst=5) as emu:
         client = Client(emu)
         statuses = [client.get("/api/v2/pipelines").status_code for _ in range(7)]
-        assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+        assert statuses[:5] == [200] * 5
+        assert statuses[5:] == [429, 429]
         limited = client.get("/api/v2/pipelines")
         body = limited.json()
-        assert body["success"] is False and body["data"] is None
+        assert body["success"] is False
+        assert body["data"] is None
         assert limited.headers["x-ratelimit-limit"] == "5"
         assert limited.headers["x-ratelimit-remaining"] == "0"
         assert 0 < int(limited.headers["x-ratelimit-reset"]) <= 2
@@ -33,7 +35,8 @@ def test_burst_limit_429_and_window_reset():
         assert ok.status_code == 429
         time.sleep(2.05)
         ok = client.get("/api/v2/pipelines")
-        assert ok.status_code == 200 and ok.headers["x-ratelimit-remaining"] == "4"
+        assert ok.status_code == 200
+        assert ok.headers["x-ratelimit-remaining"] == "4"
 
 
 def test_daily_budget_costs_and_restore():

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -111,8 +112,6 @@ def _response_schema(spec_name: str, path: str, method: str = "get") -> dict[str
 
 
 def _validate(body: Any, schema: dict[str, Any]) -> None:
-    import jsonschema
-
     jsonschema.validate(body, schema)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from pipedrive_core.catalogue import active
 from pipedrive_emulator import Emulator
 
 from .conftest import Client
@@ -29,7 +30,8 @@ def test_v2_last_page_has_null_cursor_and_limit_bounds(shared: Client):
 
 def test_v2_cursor_is_opaque_and_validated(shared: Client):
     cursor = shared.ok("GET", "/api/v2/deals", params={"limit": 5})["additional_data"]["next_cursor"]
-    assert cursor and not cursor.isdigit()
+    assert cursor
+    assert not cursor.isdigit()
     bad = shared.get("/api/v2/deals", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 400
     assert bad.json()["success"] is False
@@ -108,7 +110,8 @@ def test_unpaginated_v1_lists_have_no_pagination(shared: Client):
 def test_children_lists(shared: Client, shared_emu: Emulator):
     deal_with_products = next(r.parent for r in shared_emu.store.tables["deal_products"])
     products = shared.v2_all(f"/api/v2/deals/{deal_with_products}/products", limit=1)
-    assert products and all(p["deal_id"] == deal_with_products for p in products)
+    assert products
+    assert all(p["deal_id"] == deal_with_products for p in products)
     assert shared.get("/api/v2/deals/999999/products").status_code == 404
     followers = shared.ok("GET", "/api/v2/deals/1/followers")["data"]
     assert followers[0]["user_id"] == shared_emu.store.get("deals", 1)["owner_id"]
@@ -116,7 +119,8 @@ def test_children_lists(shared: Client, shared_emu: Emulator):
     assert flow["data"][0]["object"] == "dealChange"
     assert "related_objects" in flow
     threads = shared.ok("GET", "/v1/mailbox/mailThreads", params={"folder": "sent"})["data"]
-    assert threads and all("sent" in t["folders"] for t in threads)
+    assert threads
+    assert all("sent" in t["folders"] for t in threads)
     assert shared.get("/v1/mailbox/mailThreads").status_code == 400
     goals = shared.ok("GET", "/v1/goals/find")["data"]["goals"]
     assert goals
@@ -129,8 +133,6 @@ def test_children_lists(shared: Client, shared_emu: Emulator):
 
 
 def test_every_active_catalogue_read_path_answers(shared: Client):
-    from pipedrive_core.catalogue import active
-
     for resource in active():
         path = resource.read_path.replace("{parent_id}", "1")
         params = {"folder": "inbox"} if resource.name == "mail_threads" else {}

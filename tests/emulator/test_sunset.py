@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from pipedrive_core.catalogue import RESOURCES
-
 from pipedrive_emulator import Emulator
 
 from .conftest import Client
@@ -23,15 +22,18 @@ def test_sunset_v1_entities_answer_410(shared: Client):
             response = shared.call(method, path, json={"title": "x", "name": "x"})
             assert response.status_code == 410, (method, path)
             body = response.json()
-            assert body["success"] is False and "v2" in body["error"]
+            assert body["success"] is False
+            assert "v2" in body["error"]
     assert shared.get("/v1/deals/1/products").status_code == 410
 
 
 def test_retired_resources(shared: Client):
     gone = shared.get("/v1/subscriptions")
-    assert gone.status_code == 410 and "Subscriptions" in gone.json()["error"]
+    assert gone.status_code == 410
+    assert "Subscriptions" in gone.json()["error"]
     missing = shared.get("/v1/deals/1/persons")
-    assert missing.status_code == 404 and "participants" in missing.json()["error"]
+    assert missing.status_code == 404
+    assert "participants" in missing.json()["error"]
     assert shared.get("/v1/nonsense").status_code == 404
 
 
@@ -39,7 +41,8 @@ def test_legacy_mode_serves_v1_shapes(lclient: Client, legacy: Emulator):
     body = lclient.ok("GET", "/v1/deals", params={"start": 0, "limit": 3})
     deal = body["data"][0]
     assert V1_TS.match(deal["add_time"])
-    assert isinstance(deal["user_id"], dict) and deal["user_id"]["value"] == deal["user_id"]["id"]
+    assert isinstance(deal["user_id"], dict)
+    assert deal["user_id"]["value"] == deal["user_id"]["id"]
     assert deal["person_id"] is None or isinstance(deal["person_id"], dict)
     assert body["additional_data"]["pagination"]["more_items_in_collection"] is True
     assert set(body["related_objects"]) == {"user", "person", "organization"}
@@ -50,10 +53,12 @@ def test_legacy_mode_serves_v1_shapes(lclient: Client, legacy: Emulator):
         assert all(V1_TS.match(d["add_time"]) for d in data if d.get("add_time")), path
     deal_id = next(r.parent for r in legacy.store.tables["deal_products"])
     items = lclient.ok("GET", f"/v1/deals/{deal_id}/products")["data"]
-    assert items and all(i["deal_id"] == deal_id and "enabled_flag" in i for i in items)
+    assert items
+    assert all(i["deal_id"] == deal_id and "enabled_flag" in i for i in items)
     v2 = lclient.ok("GET", "/api/v2/deals/1")["data"]
     v1 = lclient.ok("GET", "/v1/deals/1")["data"]
-    assert v1["title"] == v2["title"] and v1["user_id"]["id"] == v2["owner_id"]
+    assert v1["title"] == v2["title"]
+    assert v1["user_id"]["id"] == v2["owner_id"]
 
 
 def test_legacy_v1_writes(lclient: Client, legacy: Emulator):

@@ -18,14 +18,16 @@ def test_create_update_delete_v2_deal(client: Client, emu: Emulator):
     option = enum["options"][1]["id"]
     created = client.ok("POST", "/api/v2/deals", json={"title": "Big one", "value": 1200, "person_id": 1,
                                                        "custom_fields": {enum["key"]: option}})["data"]
-    assert created["title"] == "Big one" and created["status"] == "open"
+    assert created["title"] == "Big one"
+    assert created["status"] == "open"
     assert created["add_time"] == created["update_time"] == "2026-11-20T12:00:00Z"
     assert created["custom_fields"][enum["key"]] == option
     deal_id = created["id"]
     assert deal_id > max(d["id"] for d in emu.store.records("deals", include_deleted=True) if d["id"] != deal_id)
     emu.clock.advance(90)
     updated = client.ok("PATCH", f"/api/v2/deals/{deal_id}", json={"value": 99.5})["data"]
-    assert updated["value"] == 99.5 and updated["title"] == "Big one"
+    assert updated["value"] == 99.5
+    assert updated["title"] == "Big one"
     assert updated["update_time"] == "2026-11-20T12:01:30Z"
     changed = client.v2_all("/api/v2/deals", updated_since="2026-11-20T12:01:00Z")
     assert [d["id"] for d in changed] == [deal_id]
@@ -50,7 +52,8 @@ def test_v2_validation_errors(client: Client, emu: Emulator):
         response = client.call("POST", "/api/v2/deals", json=body)
         assert response.status_code == 400, body
         payload = response.json()
-        assert payload["success"] is False and payload["data"] is None
+        assert payload["success"] is False
+        assert payload["data"] is None
         assert needle in payload["error"], (needle, payload["error"])
     assert client.call("POST", "/api/v2/deals", data="{not json", headers={"content-type": "application/json"}
                        ).status_code == 400
@@ -78,7 +81,8 @@ def test_v1_and_v2_writes_land_in_one_record(lclient: Client, legacy: Emulator):
 
 def test_v1_resources_writes(client: Client, emu: Emulator):
     note = client.ok("POST", "/v1/notes", json={"content": "hello", "deal_id": 1})
-    assert note["data"]["content"] == "hello" and note["data"]["add_time"] == "2026-11-20 12:00:00"
+    assert note["data"]["content"] == "hello"
+    assert note["data"]["add_time"] == "2026-11-20 12:00:00"
     assert client.call("POST", "/v1/notes", json={"deal_id": 1}).status_code == 400
     emu.clock.advance(5)
     put = client.ok("PUT", f"/v1/notes/{note['data']['id']}", json={"content": "bye"})["data"]
@@ -105,7 +109,8 @@ def test_v1_resources_writes(client: Client, emu: Emulator):
 def test_deal_products_writes_and_bulk_delete(client: Client, emu: Emulator):
     added = [client.ok("POST", "/api/v2/deals/2/products", json={"product_id": 1, "item_price": 10,
                                                                  "quantity": q})["data"] for q in (1, 2, 3)]
-    assert added[1]["sum"] == 20 and added[1]["deal_id"] == 2
+    assert added[1]["sum"] == 20
+    assert added[1]["deal_id"] == 2
     client.ok("PATCH", f"/api/v2/deals/2/products/{added[0]['id']}", json={"quantity": 5})
     assert client.call("POST", "/api/v2/deals/2/products", json={"product_id": 1, "item_price": "10",
                                                                  "quantity": 1}).status_code == 400
@@ -132,17 +137,20 @@ def test_search_endpoints(shared: Client, shared_emu: Emulator):
     hits = shared.ok("GET", "/api/v2/persons/search", params={"term": email, "fields": "email",
                                                               "exact_match": "true"})["data"]["items"]
     assert [h["item"]["id"] for h in hits] == [3]
-    assert hits[0]["result_score"] > 0 and hits[0]["item"]["type"] == "person"
+    assert hits[0]["result_score"] > 0
+    assert hits[0]["item"]["type"] == "person"
     deal_title = shared_emu.store.get("deals", 1)["title"]
     deals = shared.ok("GET", "/api/v2/deals/search", params={"term": deal_title[:6]})["data"]["items"]
     assert any(h["item"]["id"] == 1 for h in deals)
     assert shared.get("/api/v2/deals/search", params={"term": "a"}).status_code == 400
     mixed = shared.ok("GET", "/api/v2/itemSearch", params={"term": deal_title[:6], "item_types": "deal,person"})
-    assert "items" in mixed["data"] and "next_cursor" in mixed["additional_data"]
+    assert "items" in mixed["data"]
+    assert "next_cursor" in mixed["additional_data"]
     field = shared.ok("GET", "/api/v2/itemSearch/field", params={"term": email, "entity_type": "person",
                                                                  "field": "email", "match": "exact"})["data"]
     assert [r["item"]["id"] for r in field] == [3]
     for path in ("/api/v2/organizations/search", "/api/v2/products/search", "/api/v2/leads/search"):
         assert shared.get(path, params={"term": "ab"}).status_code == 200
     page = shared.ok("GET", "/api/v2/deals/search", params={"term": "deal", "limit": 5})
-    assert len(page["data"]["items"]) == 5 and page["additional_data"]["next_cursor"]
+    assert len(page["data"]["items"]) == 5
+    assert page["additional_data"]["next_cursor"]
