@@ -42,7 +42,9 @@ def render_markdown(res: dict[str, Any]) -> str:
         f"# Benchmark results — profile `{meta['profile']}`",
         "",
         f"Command: `{meta['command']}`  ",
-        f"Run at {meta['started']} UTC on {meta['machine']}; took {_f(meta.get('duration_s'), 0)} s.  ",
+        f"Run at {meta['started']} UTC on {meta['machine']}; took {_f(meta.get('duration_s'), 0)} s; "
+        f"load average (1/5/15 min) {meta.get('load_at_start', '?')} at the start, {meta.get('load_at_end', '?')} "
+        "at the end (other work on the machine skews CPU-bound figures).  ",
         f"Emulator: seed {meta['seed']}, latency {_f(meta['latency_ms'], 0)} ms, burst {meta['burst']} requests / 2 s, "
         f"{meta['custom_fields']} custom fields per entity. Data: "
         + ", ".join(f"{_f(v)} {k}" for k, v in meta["sizes"].items())

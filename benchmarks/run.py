@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
            if (argv if argv is not None else sys.argv[1:]) else ""),
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}",
+        "load_at_start": _load(),
         "seed": profile.seed,
         "latency_ms": profile.latency_ms,
         "burst": profile.burst,
@@ -312,9 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in scenarios:
         bench.scenario_5()
     bench.res["meta"]["duration_s"] = time.time() - started
+    bench.res["meta"]["load_at_end"] = _load()
     md, png, _ = write_report(bench.res, out)
     log(f"wrote {md} and {png}")
     return 0
+
+
+def _load() -> str:
+    import os  # noqa: PLC0415
+
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _cpus() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,11 +79,14 @@ def target_config(bench: Bench, emu: EmulatorProcess, tag: str) -> Path:
         "burst_limit": bench.p.burst,
         "ledger_url": f"sqlite:///{bench.raw / f'ledger-{tag}.sqlite'}",
         "unknown_fields": "drop",
+        "bulk_delete_batch_size": 1000,
+        "dead_letter_path": str(bench.raw / f"dead-letter-{tag}.jsonl"),
     }))
     return path
 
 
 def run_target(bench: Bench, emu: EmulatorProcess, tag: str, config: Path, stdin: Path) -> tuple[RunResult, int]:
+    time.sleep(2.1)  # start every measured phase with an empty 2 s window (no requests of the previous one)
     before = emu.requests()
     cmd = [*TARGET, "--config", str(config)]
     result = run_measured(cmd, stdin_path=stdin, stderr_path=bench.raw / f"target-{tag}.stderr",
