@@ -18,7 +18,7 @@ from pipedrive_core.catalogue import Pagination, Resource
 
 from .clock import iso_to_v1, parse_rfc3339
 from .derived import DERIVED
-from .envelope import Answer, ApiError, bad_request, dumps, not_found, ok_raw
+from .envelope import Answer, bad_request, dumps, not_found, ok_raw
 from .fields import render_field_v2
 from .request import Context, Request
 from .shapes import V1_RENDERERS, org_obj, person_obj, user_obj
@@ -407,16 +407,3 @@ def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk 
     else:
         body = join(dumps(r.data) for _, _, r in chosen)
     return ok_raw(body, {"next_cursor": next_cursor})
-
-
-def list_fields_v2(ctx: Context, resource: Resource, req: Request) -> Answer:
-    """v2 ``*Fields``: cursor pagination over definitions in order."""
-    return list_v2(ctx, resource, req)
-
-
-def ensure_known(store: Store, name: str) -> Table:
-    """The table of ``name`` or a 404 when the resource is unknown."""
-    try:
-        return store.tables[name]
-    except KeyError:
-        raise ApiError(404, f"Unknown resource {name}") from None

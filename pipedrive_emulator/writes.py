@@ -20,7 +20,7 @@ from .fields import new_field_def, v1_to_v2, validate_v2
 from .reads import parent_key, parse_key, to_plain
 from .request import Context, Request
 from .shapes import V1_WRITE_ALIASES
-from .store import SOFT_DELETE, Row, Store, Table
+from .store import Row, Store, Table
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "deals": ("title",), "persons": ("name",), "organizations": ("name",), "products": ("name",),
@@ -344,11 +344,6 @@ def _update_field(ctx: Context, table: Table, row: Row, body: dict[str, Any]) ->
         changes["options"] = options
     ctx.store.update(table.name, row.key, changes)
     return ok(row.data)
-
-
-def check_soft(name: str) -> bool:
-    """Whether deletes of ``name`` keep the record (``is_deleted``) for 30 days."""
-    return name in SOFT_DELETE
 
 
 __all__ = ["ApiError", "bulk_delete", "create", "delete", "update"]
