@@ -53,13 +53,14 @@ def _custom_by_name(emu: Emulator, entity: str, record: dict[str, Any]) -> dict[
         if fdef is None or value is None:
             continue
         labels = {o["id"]: o["label"] for o in fdef.get("options") or []}
-        if fdef["field_type"] == "enum":
-            value = labels.get(value, value)
-        elif fdef["field_type"] == "set":
-            value = sorted(labels.get(v, v) for v in value)
-        elif fdef["field_type"] in {"user", "org", "people"}:
+        if fdef["field_type"] in {"user", "org", "people"}:
             continue  # references: ids differ by design between accounts
-        out[f"{fdef['name']}:{fdef['field_type']}{key[40:]}"] = value
+        shown = value
+        if fdef["field_type"] == "enum":
+            shown = labels.get(value, value)
+        elif fdef["field_type"] == "set":
+            shown = sorted(labels.get(v, v) for v in value)
+        out[f"{fdef['name']}:{fdef['field_type']}{key[40:]}"] = shown
     return out
 
 
