@@ -7,7 +7,8 @@ One model serves both directions so that what the tap writes the target can read
 * v1 records carry a custom value under its 40-hex key plus companion subfield keys
   (``<key>_currency``, ``<key>_until``, ``<key>_locality``, …);
 * v2 records nest ``custom_fields[<key>]`` with objects for the composite types
-  (monetary ``{value, currency}``, address ``{value, <components>}``, ranges ``{start, end}``).
+  (monetary ``{value, currency}``, address ``{value, <components>}``, ranges ``{value, until}``; ``{start, end}``
+  is accepted on read too).
 
 The *flat* form (v1's) is the common currency: v2 records are flattened on read, and unflattened for v2
 writes. Column names are the flat keys (``custom_field_names: key``) or stable snake_case names derived
@@ -236,9 +237,9 @@ def flatten_v2(custom_fields: Mapping[str, Any] | None, fields: Mapping[str, Fie
         field = fields.get(key)
         ftype = field.field_type if field else None
         if isinstance(value, Mapping):
-            if ftype in {"daterange", "timerange"} or ("start" in value and "end" in value):
-                flat[key] = value.get("start")
-                flat[f"{key}_until"] = value.get("end")
+            if ftype in {"daterange", "timerange"} or "until" in value or ("start" in value and "end" in value):
+                flat[key] = value.get("value", value.get("start"))
+                flat[f"{key}_until"] = value.get("until", value.get("end"))
             elif ftype == "monetary" or "currency" in value:
                 flat[key] = value.get("value")
                 flat[f"{key}_currency"] = value.get("currency")
@@ -266,7 +267,7 @@ def nest_v2(flat: Mapping[str, Any], fields: Mapping[str, FieldDef]) -> dict[str
         if field.field_type == "monetary":
             nested[key] = None if value is None else {"value": value, "currency": flat.get(f"{key}_currency")}
         elif field.field_type in {"daterange", "timerange"}:
-            nested[key] = None if value is None else {"start": value, "end": flat.get(f"{key}_until")}
+            nested[key] = None if value is None else {"value": value, "until": flat.get(f"{key}_until")}
         elif field.field_type == "address":
             if value is None:
                 nested[key] = None

@@ -110,7 +110,7 @@ def test_v2_nested_and_v1_flat_round_trip():
                                  fd(4, "S", "set"), fd(5, "V", "varchar")]}
     nested = {
         K[1]: {"value": 10.5, "currency": "EUR"},
-        K[2]: {"start": "2026-01-01", "end": "2026-01-31"},
+        K[2]: {"value": "2026-01-01", "until": "2026-01-31"},
         K[3]: {"value": "Main St 1, Tallinn", "locality": "Tallinn", "formatted_address": "Main St 1, Tallinn"},
         K[4]: [1, 2],
         K[5]: "text",
@@ -123,4 +123,5 @@ def test_v2_nested_and_v1_flat_round_trip():
     assert back[K[1]] == nested[K[1]] and back[K[2]] == nested[K[2]] and back[K[4]] == [1, 2]
     assert back[K[3]]["locality"] == "Tallinn"
     assert nest_v2({K[1]: None}, fields) == {K[1]: None}
+    assert flatten_v2({K[2]: {"start": "2026-02-01", "end": "2026-02-02"}}, fields)[f"{K[2]}_until"] == "2026-02-02"
     assert flatten_v2(None, fields) == {}
