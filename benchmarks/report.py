@@ -58,7 +58,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if s1:
         out += ["## 1. Tap full sync", ""]
         rows = []
-        for who in ("ours", "peer"):
+        for who in ("ours", "ours_fast", "peer"):
             r = s1.get(who)
             if not r:
                 continue
@@ -74,7 +74,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         )
         out += [
             "",
-            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×**. "
+            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×** (with the proposed fast path: "
+            f"{_f(s1.get('ours_fast_over_peer'))}×). "
             f"Targets: ≥ 0.9 of the bound — {_target(s1.get('target_bound_met'))}; "
             f"≥ 3× singer-io — {_target(s1.get('target_peer_met'))}.",
         ]
@@ -97,19 +98,25 @@ def render_markdown(res: dict[str, Any]) -> str:
     s3 = res.get("scenario3")
     if s3:
         out += ["## 3. Tap CPU (no latency, no rate limit)", ""]
-        out += _table(
-            ["run", "records", "wall s", "records/s", "CPU s"],
-            [["tap full sync", s3["tap"]["records"], s3["tap"]["wall_s"], s3["tap"]["records_per_s"],
-              s3["tap"]["cpu_s"]],
-             ["download + json.loads only", s3["baseline"]["records"], s3["baseline"]["wall_s"],
-              s3["baseline"]["records_per_s"], s3["baseline"]["cpu_s"]]],
-        )
-        out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate.", ""]
-        if s3.get("hotspots"):
-            out += ["Top functions by own time (cProfile of the tap at zero latency):", ""]
-            out += _table(["function", "own s", "cumulative s", "calls"],
-                          [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3["hotspots"]])
-            out += [""]
+        rows = [["tap full sync", s3["tap"]["records"], s3["tap"]["wall_s"], s3["tap"]["records_per_s"],
+                 s3["tap"].get("streaming_records_per_s"), s3["tap"]["cpu_s"]]]
+        if s3.get("tap_fast"):
+            f = s3["tap_fast"]
+            rows.append(["tap + proposed fast path", f["records"], f["wall_s"], f["records_per_s"],
+                         f.get("streaming_records_per_s"), f["cpu_s"]])
+        b = s3["baseline"]
+        rows.append(["download + json.loads only", b["records"], b["wall_s"], b["records_per_s"], None, b["cpu_s"]])
+        out += _table(["run", "records", "wall s", "records/s", "records/s after 1st record", "CPU s"], rows)
+        out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate; with the "
+                f"proposed fast path **{_f(s3.get('tap_fast_over_baseline'))}**. cProfile total: "
+                f"{_f(s3.get('profile_total_s'))} s as is, {_f(s3.get('profile_total_fast_s'))} s with the fast path.",
+                ""]
+        for key, title in (("hotspots", "as is"), ("hotspots_fast", "with the proposed fast path")):
+            if s3.get(key):
+                out += [f"Top functions by own time (cProfile of the tap at zero latency, {title}):", ""]
+                out += _table(["function", "own s", "cumulative s", "calls"],
+                              [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3[key]])
+                out += [""]
     s4 = res.get("scenario4")
     if s4:
         out += ["## 4. Target writes", ""]
@@ -148,22 +155,29 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     labels, values = [], []
     s1 = res.get("scenario1") or {}
-    for who in ("ours", "peer"):
+    short = {"ours": "ours", "ours_fast": "ours+fast path", "peer": "singer-io 2.1.0"}
+    for who in ("ours", "ours_fast", "peer"):
         if s1.get(who):
-            labels.append(s1[who]["label"])
+            labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
             values.append(s1[who]["records_per_s"])
     s3 = res.get("scenario3") or {}
     if s3:
-        labels += ["ours, no latency", "download only"]
-        values += [s3["tap"]["records_per_s"], s3["baseline"]["records_per_s"]]
-    ax.bar(labels, values, color=["tab:blue", "tab:orange", "tab:green", "tab:gray"][: len(values)])
+        labels.append("ours\n@0 ms")
+        values.append(s3["tap"]["records_per_s"])
+        if s3.get("tap_fast"):
+            labels.append("ours+fast path\n@0 ms")
+            values.append(s3["tap_fast"]["records_per_s"])
+        labels.append("download +\njson.loads @0 ms")
+        values.append(s3["baseline"]["records_per_s"])
+    ax.bar(labels, values, color="tab:blue")
+    ax.set_yscale("log")
     ax.axhline(meta["read_bound"], color="red", linestyle="--", label=f"rate-limit bound {meta['read_bound']:,.0f}/s")
     ax.axhline(meta["sequential_read_bound"], color="purple", linestyle=":",
                label=f"sequential @ {meta['latency_ms']:.0f} ms {meta['sequential_read_bound']:,.0f}/s")
     ax.set_ylabel("records / s")
     ax.set_title("Scenario 1 & 3: read throughput")
     ax.legend(fontsize=8)
-    ax.tick_params(axis="x", labelsize=8, rotation=15)
+    ax.tick_params(axis="x", labelsize=7)
     # (b) writes vs the bound
     ax = axes[1]
     s4 = res.get("scenario4") or {}

@@ -29,6 +29,8 @@ from benchmarks.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
+#: the tap with the proposed per-record fast path (benchmarks/tap_fastpath.py), for A/B figures
+TAP_FAST = [sys.executable, "-m", "benchmarks.entry", "tap-fast"]
 #: deal children read in the incremental run (scenario 2) for the changed deals only
 INCREMENTAL_CHILDREN = ["deal_products", "deal_followers"]
 NO_LIMIT_BURST = 100_000
@@ -46,6 +48,7 @@ class Bench:
         self.raw.mkdir(parents=True, exist_ok=True)
         self.use_peer = peer
         self.res: dict[str, Any] = {"notes": []}
+        self._catalogs: dict[tuple[str, tuple[str, ...]], Path] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
     def emulator(self, tag: str, *, sizes: dict[str, int] | None = None, latency_ms: float | None = None,
@@ -73,6 +76,11 @@ class Bench:
     def tap_catalog(self, config: Path, tag: str, streams: list[str]) -> Path:
         import subprocess  # noqa: PLC0415
 
+        api_url = json.loads(config.read_text())["api_url"]
+        cached = self._catalogs.get((api_url, tuple(streams)))
+        if cached is not None:
+            return cached
+
         proc = subprocess.run([*TAP, "--config", str(config), "--discover"],
                               capture_output=True, text=True, check=False, cwd=ROOT)
         if proc.returncode != 0:
@@ -81,13 +89,15 @@ class Bench:
         peer_mod.select_streams(catalog, streams)
         path = self.raw / f"tap-catalog-{tag}.json"
         path.write_text(json.dumps(catalog))
+        self._catalogs[(api_url, tuple(streams))] = path
         return path
 
     def run_tap(self, emu: EmulatorProcess, tag: str, *, burst: int, streams: list[str],
-                state: dict | None = None, profile_to: Path | None = None) -> tuple[RunResult, int]:
+                state: dict | None = None, profile_to: Path | None = None,
+                fast: bool = False) -> tuple[RunResult, int]:
         config = self.tap_config(emu, tag, burst)
         catalog = self.tap_catalog(config, tag, streams)
-        cmd = [*TAP, "--config", str(config), "--catalog", str(catalog)]
+        cmd = [*(TAP_FAST if fast else TAP), "--config", str(config), "--catalog", str(catalog)]
         if profile_to is not None:
             cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd[1:]]
         if state is not None:
@@ -127,10 +137,14 @@ class Bench:
             emu.warm(READ_STREAMS)
             ours, ours_req = self.run_tap(emu, "s1-full", burst=self.p.burst, streams=READ_STREAMS)
             s1: dict[str, Any] = {"ours": self.summary("ours (tap-pipedrive)", ours, ours_req)}
+            fast, fast_req = self.run_tap(emu, "s1-full-fastpath", burst=self.p.burst, streams=READ_STREAMS,
+                                          fast=True)
+            s1["ours_fast"] = self.summary("ours + proposed fast path", fast, fast_req)
             if self.use_peer:
                 s1["peer"] = self.run_peer(emu)
             if s1.get("peer"):
                 s1["ours_over_peer"] = s1["ours"]["records_per_s"] / s1["peer"]["records_per_s"]
+                s1["ours_fast_over_peer"] = s1["ours_fast"]["records_per_s"] / s1["peer"]["records_per_s"]
                 s1["target_peer_met"] = s1["ours_over_peer"] >= 3.0
             s1["target_bound_met"] = s1["ours"]["of_bound"] >= 0.9
             self.res["scenario1"] = s1
@@ -193,6 +207,8 @@ class Bench:
         with self.emulator("s3", latency_ms=0, burst=NO_LIMIT_BURST) as emu:
             emu.warm(READ_STREAMS)
             tap, tap_req = self.run_tap(emu, "s3-nolatency", burst=NO_LIMIT_BURST, streams=READ_STREAMS)
+            fast, fast_req = self.run_tap(emu, "s3-nolatency-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
+                                          fast=True)
             base_json = self.raw / "baseline.json"
             base = run_measured(
                 [sys.executable, "-m", "benchmarks.baseline", "--out", str(base_json), emu.url, emu.token,
@@ -201,9 +217,13 @@ class Bench:
             ).check()
             base_records = int(json.loads(base_json.read_text())["records"])
             prof = self.raw / "tap-s3.prof"
+            prof_fast = self.raw / "tap-s3-fastpath.prof"
             self.run_tap(emu, "s3-profile", burst=NO_LIMIT_BURST, streams=READ_STREAMS, profile_to=prof)
-        s3 = {
-            "tap": {**self.summary("ours, no latency", tap, tap_req)},
+            self.run_tap(emu, "s3-profile-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
+                         profile_to=prof_fast, fast=True)
+        s3: dict[str, Any] = {
+            "tap": self.summary("ours, no latency", tap, tap_req),
+            "tap_fast": self.summary("ours + fast path, no latency", fast, fast_req),
             "baseline": {
                 "records": base_records,
                 "wall_s": base.wall_s,
@@ -211,8 +231,12 @@ class Bench:
                 "records_per_s": base_records / base.wall_s if base.wall_s else 0.0,
             },
             "hotspots": hotspots(prof, 15),
+            "hotspots_fast": hotspots(prof_fast, 12),
+            "profile_total_s": profile_total(prof),
+            "profile_total_fast_s": profile_total(prof_fast),
         }
         s3["tap_over_baseline"] = s3["tap"]["records_per_s"] / s3["baseline"]["records_per_s"]
+        s3["tap_fast_over_baseline"] = s3["tap_fast"]["records_per_s"] / s3["baseline"]["records_per_s"]
         self.res["scenario3"] = s3
 
     # -- scenario 4 -----------------------------------------------------------------------------------
@@ -246,6 +270,12 @@ class Bench:
             "rows": rows,
             "target_met": all(abs(r["change_pct"]) <= 20.0 for r in rows),
         }
+
+
+def profile_total(prof: Path) -> float | None:
+    if not prof.exists():
+        return None
+    return float(pstats.Stats(str(prof)).total_tt)  # type: ignore[attr-defined]
 
 
 def hotspots(prof: Path, n: int) -> list[dict[str, Any]]:
