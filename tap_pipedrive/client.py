@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 RECENTS_PATH = "/v1/recents"
 #: state key holding the ids emitted at the bookmark second (see :class:`BoundaryDedupe`)
 BOUNDARY_STATE_KEY = "boundary"
+#: state key: server time when the last complete read of a /recents stream began (no change before it unseen)
+CHECKED_STATE_KEY = "checked_until"
 
 
 #: exit codes: any Pipedrive error that ends the run, and the daily budget (rerun after it resets)
@@ -98,6 +100,11 @@ class PipedriveStream(RESTStream[Any]):
         super().__init__(tap=tap, schema=schema, name=self.name)
         self.tap: TapPipedrive = tap
         self.plan: CustomFieldPlan | None = tap.custom_field_plan(self.resource)
+        #: top-level date-time columns other than the replication key: normalized too (v1 writes spaces)
+        self._datetime_columns = tuple(
+            name for name, prop in schema.get("properties", {}).items()
+            if isinstance(prop, dict) and prop.get("format") == "date-time" and name != self.replication_key
+        )
         self._read: ReadPlan | None = None
         self._dedupe = BoundaryDedupe()
         self._rk_in_memory_sorted = False
@@ -177,8 +184,12 @@ class PipedriveStream(RESTStream[Any]):
                 params["updated_since"] = to_rfc3339(floor)
             return ReadPlan("updated_since", path, params, res.pagination, self.page_size, start, floor)
         if res.replication is Replication.RECENTS and self.replication_key:
-            if start and recents_covers(start, self.tap.server_now()):
-                recents = {"items": res.recents_item, "since_timestamp": to_v1(recents_since(start, lookback))}
+            # A quiet stream keeps an old bookmark; the time its last complete read began says that nothing
+            # changed before it, so /recents can start there (and its one-month window applies to it).
+            checked = self.get_context_state(context).get(CHECKED_STATE_KEY) if start else None
+            since = max(start, checked) if start and isinstance(checked, str) else start
+            if since and recents_covers(since, self.tap.server_now()):
+                recents = {"items": res.recents_item, "since_timestamp": to_v1(recents_since(since, lookback))}
                 return ReadPlan("recents", RECENTS_PATH, recents, Pagination.OFFSET, 500, start, floor)
             if start:
                 self.logger.warning(
@@ -247,8 +258,11 @@ class PipedriveStream(RESTStream[Any]):
                 # The lookback re-reads seconds before the bookmark; move the bookmark there first so the
                 # sorted-stream check accepts them (a crash then resumes from the earlier point: safe).
                 state["replication_key_value"] = plan.floor
+        read_started = normalize_timestamp(self.tap.server_now())
         try:
             yield from self.request_records(context)
+            if self.replication_key and self.resource.replication is Replication.RECENTS:
+                self.get_context_state(context)[CHECKED_STATE_KEY] = read_started
         except PipedriveError as exc:
             if isinstance(exc, NotFoundError | GoneError) and self.parent_stream_type is not None:
                 raise  # a vanished parent: ChildStream skips it
@@ -311,6 +325,10 @@ class PipedriveStream(RESTStream[Any]):
                 return None  # a full read standing in for /recents: older records were delivered already
             if self._dedupe.seen(row.get(self.resource.key), second):
                 return None
+        for column in self._datetime_columns:
+            value = row.get(column)
+            if value is not None:
+                row[column] = normalize_timestamp(value)
         if self.plan is not None:
             if self.resource.read_version == 2:
                 self.plan.apply_v2(row)

@@ -181,7 +181,12 @@ class CustomFieldPlan:
             fdef = self.fields[plan.key]
             for flat_key, schema in flat_schema(fdef).items():
                 suffix = flat_key[len(plan.key):]
-                props[plan.column + suffix] = {**schema, "description": describe(plan.key, suffix)}
+                column = {**schema, "description": describe(plan.key, suffix)}
+                if column.get("format") == "time":
+                    # JSON Schema's "time" is RFC 3339 full-time (with an offset); Pipedrive's "HH:MM:SS" is
+                    # not, and validating targets would reject the record: a plain string it is.
+                    del column["format"]
+                props[plan.column + suffix] = column
             if plan.labels is not None:
                 suffix = "_labels" if plan.multi else "_label"
                 label_schema: dict[str, Any] = (

@@ -201,8 +201,8 @@ def test_schema_type_per_field_type():
     plan = CustomFieldPlan.build(_fields(), mode="key", reserved=())
     props = plan.schema_properties()
     expected = {"int": ("integer", None), "double": ("number", None), "monetary": ("number", None),
-                "date": ("string", "date"), "time": ("string", "time"), "daterange": ("string", "date"),
-                "timerange": ("string", "time"), "enum": ("integer", None), "set": ("array", None),
+                "date": ("string", "date"), "time": ("string", None), "daterange": ("string", "date"),
+                "timerange": ("string", None), "enum": ("integer", None), "set": ("array", None),
                 "user": ("integer", None), "org": ("integer", None), "people": ("integer", None),
                 "address": ("string", None), "varchar": ("string", None), "text": ("string", None),
                 "phone": ("string", None)}
@@ -323,3 +323,34 @@ def test_committed_schemas_are_what_the_generator_produces():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_schemas.py"), "--check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# -- meltano.yml -------------------------------------------------------------------------------------------
+
+
+def test_meltano_yml_documents_every_tap_setting_and_marks_secrets_sensitive():
+    import yaml
+
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-pipedrive")
+    declared = {s["name"]: s for s in tap["settings"]}
+    from singer_sdk import typing as th
+
+    from pipedrive_core.settings import CONNECTION_SETTINGS
+    from tap_pipedrive.tap import TAP_SETTINGS
+
+    schema = th.PropertiesList(*CONNECTION_SETTINGS, *TAP_SETTINGS).to_dict()["properties"]
+    for name, prop in schema.items():
+        assert name in declared, name
+        assert declared[name].get("description"), name
+        assert bool(declared[name].get("sensitive")) == bool(prop.get("secret")), name
+    assert {"state", "catalog", "discover", "about", "stream-maps", "activate-version",
+            "structured-logging"} <= set(tap["capabilities"])
+    assert tap["pip_url"] == "-e ."
+    loaders = {p["name"]: p for p in project["plugins"]["loaders"]}
+    for name, variant in (("target-postgres", "meltanolabs"), ("target-csv", "meltanolabs")):
+        assert loaders[name]["variant"] == variant
+        lock = json.loads((ROOT / "plugins" / "loaders" / f"{name}--{variant}.lock").read_text())
+        assert lock["pip_url"] == loaders[name]["pip_url"]
+    assert loaders["target-pipedrive"]["namespace"] == "target_pipedrive"
+    assert {e["name"] for e in project["environments"]} >= {"dev", "prod"}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run Meltano from its own virtualenv (.meltano/meltano-venv, git-ignored), created on first use.
+# Meltano pins SQLAlchemy < 2.1 while singer-sdk pulls 2.1, so it must not share the project's .venv;
+# Meltano installs each plugin into .meltano/<type>/<name>/venv itself.
+# Usage: scripts/meltano.sh install | scripts/meltano.sh run tap-pipedrive target-postgres | ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MELTANO_VENV=${MELTANO_VENV:-.meltano/meltano-venv}
+MELTANO_VERSION=${MELTANO_VERSION:-4.4.1}
+if [ ! -x "$MELTANO_VENV/bin/meltano" ]; then
+  "${PYTHON:-python3}" -m venv "$MELTANO_VENV"
+  "$MELTANO_VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$MELTANO_VENV/bin/python" -m pip install --quiet "meltano==$MELTANO_VERSION"
+fi
+export PATH="$PWD/$MELTANO_VENV/bin:$PATH"
+exec "$MELTANO_VENV/bin/meltano" "$@"

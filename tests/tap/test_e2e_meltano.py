@@ -1,0 +1,136 @@
+"""End to end: ``meltano run tap-pipedrive target-postgres`` against the emulator and the real PostgreSQL.
+
+Needs PostgreSQL on 127.0.0.1:5432 (database ``test``, trust auth) and PyPI access for the first install:
+``scripts/meltano.sh`` creates Meltano's own venv and ``meltano install`` the plugins (Hub plugins come from
+the committed lock files, no Hub access). Every run loads into a fresh schema that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipedrive_emulator.server import Emulator
+
+from .conftest import SUNSET_PATH
+
+psycopg = pytest.importorskip("psycopg")
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+MELTANO = ROOT / "scripts" / "meltano.sh"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+INCREMENTAL = ("deals", "persons", "organizations", "activities", "products", "notes", "files", "filters",
+               "activity_types", "users")
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _meltano(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["bash", str(MELTANO), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, f"meltano {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def meltano_env() -> dict[str, str]:
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database test)")
+    if shutil.which("python3") is None:
+        pytest.skip("python3 is needed to create Meltano's venv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_PIPEDRIVE_", "TARGET_POSTGRES_"))}
+    env["MELTANO_ENVIRONMENT"] = "dev"
+    _meltano("install", env=env)
+    return env
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    name = f"tap_e2e_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def _query(sql: str, *params: object) -> list[tuple]:
+    with psycopg.connect(PG_URL) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
+    with Emulator(seed=11, scale=0.05) as emu:
+        env = dict(meltano_env, TAP_PIPEDRIVE_API_URL=emu.url, TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema)
+        suffix = schema
+        _meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
+
+        # row counts per stream equal what the emulator holds
+        tables = {r[0] for r in _query("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                                       schema)}
+        assert {"deals", "persons", "deal_products", "deal_fields", "notes", "users"} <= tables
+        for name in ("persons", "organizations", "activities", "products", "notes", "users", "currencies",
+                     "pipelines", "stages", "leads"):
+            stored = sum(1 for row in emu.store.tables[name].rows.values() if row.deleted_at is None)
+            (count,) = _query(f'SELECT count(*) FROM "{schema}"."{name}"')[0]
+            assert count == stored, name
+        (deals,) = _query(f'SELECT count(*) FROM "{schema}".deals')[0]
+        assert deals == len(emu.store.tables["deals"].rows)
+
+        # custom-field columns have typed PostgreSQL types
+        types = dict(_query("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_schema = %s AND table_name = 'deals'", schema))
+        by_type = {d["field_type"]: d["key"] for d in emu.store.field_defs("deals", custom_only=True)}
+        assert types[by_type["int"]] == "bigint"
+        assert types[by_type["monetary"]] == "numeric"
+        assert types[by_type["monetary"] + "_currency"] == "text"
+        assert types[by_type["date"]] == "date"
+        assert types[by_type["enum"]] == "bigint"
+        assert types[by_type["set"]] == "ARRAY"
+        assert types["update_time"].startswith("timestamp")
+        note_types = dict(_query("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_schema = %s AND table_name = 'notes'", schema))
+        assert note_types["person"] == "jsonb"  # nested objects
+        assert note_types["update_time"].startswith("timestamp")
+
+        first_max = {name: _query(f'SELECT max(_sdc_extracted_at) FROM "{schema}"."{name}"')[0][0]
+                     for name in INCREMENTAL}
+
+        # change records, then the incremental run must touch exactly those rows
+        emu.clock.advance(3600)
+        emu.store.update("deals", 3, {"title": "E2E changed deal"})
+        emu.store.update("persons", 2, {"name": "E2E changed person"})
+        note_id = next(iter(emu.store.tables["notes"].rows))
+        emu.store.update("notes", note_id, {"content": "E2E changed note"})
+        emu.reset_log()
+        _meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
+
+        changed = {name: {r[0] for r in _query(f'SELECT id FROM "{schema}"."{name}" WHERE _sdc_extracted_at > %s',
+                                               first_max[name])} for name in INCREMENTAL}
+        assert changed["deals"] == {3}
+        assert changed["persons"] == {2}
+        assert changed["notes"] == {note_id}
+        assert all(not ids for name, ids in changed.items() if name not in {"deals", "persons", "notes"})
+        assert _query(f'SELECT title FROM "{schema}".deals WHERE id = 3')[0][0] == "E2E changed deal"
+        (count,) = _query(f'SELECT count(*) FROM "{schema}".persons')[0]
+        assert count == sum(1 for row in emu.store.tables["persons"].rows.values() if row.deleted_at is None)
+
+        log = emu.requests.snapshot()
+        deal_lists = [r for r in log if r.path == "/api/v2/deals"]
+        assert deal_lists
+        assert all("updated_since" in r.query for r in deal_lists)
+        assert any(r.path == "/v1/recents" and r.query.get("items") == "note" for r in log)
+        assert not [r for r in log if r.path in ("/v1/notes", "/v1/users", "/v1/files")]
+        assert not [r for r in log if SUNSET_PATH.match(r.path)]
