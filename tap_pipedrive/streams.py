@@ -60,7 +60,8 @@ def _class_name(name: str) -> str:
     return "".join(part.title() for part in name.split("_")) + "Stream"
 
 
-def _primary_keys(res: Resource) -> tuple[str, ...]:
+def primary_keys_for(res: Resource) -> tuple[str, ...]:
+    """Children are keyed by (parent id, own key): a follower or flow item repeats across parents."""
     if res.parent is None or res.name == "organization_relationships":
         return (res.key,)
     return (parent_column(res), res.key)
@@ -83,7 +84,7 @@ def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[st
             "resource": res,
             "name": res.name,
             "path": res.read_path,
-            "primary_keys": _primary_keys(res),
+            "primary_keys": primary_keys_for(res),
             "replication_key": res.replication_key
             if res.replication in {Replication.UPDATED_SINCE, Replication.RECENTS}
             else None,

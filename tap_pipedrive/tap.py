@@ -24,6 +24,7 @@ from pipedrive_core.settings import CONNECTION_SETTINGS
 from tap_pipedrive.client import stop
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.incremental import http_date
+from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
 from tap_pipedrive.streams import STREAM_CLASSES
 
@@ -87,6 +88,13 @@ TAP_SETTINGS = th.PropertiesList(
         th.BooleanType,
         default=False,
         description="Search streams: only exact (case-insensitive) matches.",
+    ),
+    th.Property(
+        "reconcile_deletes",
+        th.ArrayType(th.StringType),
+        description="Streams whose deletions are detected by an ids-only pass (persons, organizations, "
+        "activities, products, notes, files, filters, activity_types, users; [\"all\"] for every one): the "
+        "deleted_records stream emits {stream, id, _sdc_deleted_at} for ids gone since the previous run.",
     ),
     th.Property(
         "emit_activate_version_messages",
@@ -241,6 +249,8 @@ class TapPipedrive(Tap):
         for name, cls in search_stream_classes().items():
             if terms.get(SEARCH_STREAMS[name].config_key):
                 streams.append(cls(self))
+        if reconciled_streams(self.config):
+            streams.append(DeletedRecordsStream(self))
         return streams
 
     def setup_mapper(self) -> None:

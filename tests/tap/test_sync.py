@@ -255,3 +255,25 @@ def test_daily_budget_stops_cleanly_with_resumable_state():
 def test_malformed_config_is_one_clear_error(emulator):
     with pytest.raises(ConfigValidationError, match="api_url must"):
         TapPipedrive(config={"api_token": "x", "api_url": "ftp://nowhere"}, parse_env_config=False)
+
+
+def test_reconcile_deletes_reports_records_that_disappeared(fresh_emulator):
+    emu = fresh_emulator
+    cfg = base_config(emu, reconcile_deletes=["persons", "notes"])
+    first = run_tap(cfg, streams=["deleted_records"])
+    assert first.counts["deleted_records"] == 0  # first pass: ids remembered only
+    assert first.state["bookmarks"]["deleted_records"]["partitions"][0]["ids"]
+    note_id = next(iter(emu.store.tables["notes"].rows))
+    emu.store.delete("persons", 3)
+    emu.store.delete("notes", note_id)
+    second = run_tap(cfg, streams=["deleted_records"], state=first.state)
+    gone = {(r["stream"], r["id"]) for r in second.records["deleted_records"]}
+    assert gone == {("persons", "3"), ("notes", str(note_id))}
+    assert all(r["_sdc_deleted_at"].endswith("Z") for r in second.records["deleted_records"])
+    third = run_tap(cfg, streams=["deleted_records"], state=second.state)
+    assert third.counts["deleted_records"] == 0
+
+
+def test_reconcile_deletes_rejects_streams_it_cannot_reconcile(emulator):
+    with pytest.raises(ConfigValidationError, match="cannot be reconciled"):
+        TapPipedrive(config=base_config(emulator, reconcile_deletes=["currencies"]), parse_env_config=False)

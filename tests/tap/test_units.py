@@ -354,3 +354,18 @@ def test_meltano_yml_documents_every_tap_setting_and_marks_secrets_sensitive():
         assert lock["pip_url"] == loaders[name]["pip_url"]
     assert loaders["target-pipedrive"]["namespace"] == "target_pipedrive"
     assert {e["name"] for e in project["environments"]} >= {"dev", "prod"}
+
+
+def test_docs_tables_are_current():
+    from tap_pipedrive.docs import main as docs_main
+
+    assert docs_main(["--check"]) == 0
+
+
+def test_id_ranges_round_trip():
+    from tap_pipedrive.reconcile import compress, expand
+
+    ids = {1, 2, 3, 5, 9, 10, "uuid-a"}
+    compact = compress(ids)
+    assert compact == [[1, 3], [5, 5], [9, 10], "uuid-a"]
+    assert expand(compact) == ids

@@ -1,0 +1,142 @@
+"""Deletion reconciliation: which records of an incremental stream disappeared since the last run.
+
+Pipedrive marks deletions only for deals (``is_deleted``); persons, organizations, activities, products,
+notes, files, … simply vanish from lists, and neither ``updated_since`` nor ``/recents`` reports them. With
+``reconcile_deletes`` set, the ``deleted_records`` stream lists the current ids of each named stream (ids
+only are kept, so memory is one integer per record), compares them with the ids of the previous pass (kept
+in state as compact ``[first, last]`` ranges) and emits ``{stream, id, _sdc_deleted_at}`` for every id that is
+gone. Join it to the stream's table, or apply it in the warehouse (``UPDATE … SET _sdc_deleted_at``). Full-table
+streams do not need it: ``emit_activate_version_messages`` covers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pipedrive_core.catalogue import CATALOGUE, Pagination, Replication, Resource
+from pipedrive_core.http import PipedriveClient
+from pipedrive_core.http.errors import PipedriveError
+from tap_pipedrive.client import PipedriveStream, stop
+from tap_pipedrive.incremental import normalize_timestamp
+
+if TYPE_CHECKING:
+    from tap_pipedrive.tap import TapPipedrive
+
+#: streams whose deletions can be reconciled: incremental, top level, no delete marker of their own
+RECONCILABLE = tuple(
+    r.name for r in CATALOGUE.values()
+    if r.retired is None and r.parent is None and r.name != "deals"
+    and r.replication in {Replication.UPDATED_SINCE, Replication.RECENTS}
+)
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "stream": {"type": ["string"]},
+        "id": {"type": ["string"]},
+        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+
+def compress(ids: Iterable[Any]) -> list[Any]:
+    """Integer ids as sorted ``[first, last]`` ranges (Pipedrive ids are dense); other ids sorted as they are."""
+    values = sorted(set(ids), key=lambda v: (not isinstance(v, int), str(v) if not isinstance(v, int) else v))
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, int) and out and isinstance(out[-1], list) and out[-1][1] == value - 1:
+            out[-1][1] = value
+        elif isinstance(value, int):
+            out.append([value, value])
+        else:
+            out.append(value)
+    return out
+
+
+def expand(compact: Iterable[Any]) -> set[Any]:
+    """Inverse of :func:`compress`."""
+    ids: set[Any] = set()
+    for item in compact or ():
+        if isinstance(item, list) and len(item) == 2:
+            ids.update(range(int(item[0]), int(item[1]) + 1))
+        else:
+            ids.add(item)
+    return ids
+
+
+class DeletedRecordsStream(PipedriveStream):
+    """``deleted_records``: ids that vanished from the streams named in ``reconcile_deletes``."""
+
+    name = "deleted_records"
+    path = "/"
+    primary_keys = ("stream", "id")
+    replication_key = None
+    resource = Resource(name="deleted_records", title="deleted_records", v1_path=None, v2_path=None)
+
+    def __init__(self, tap: TapPipedrive) -> None:
+        super().__init__(tap, SCHEMA)
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never: this stream reports events, not a table snapshot."""
+        return False
+
+    @property
+    def partitions(self) -> list[dict[str, Any]]:
+        """One partition (and state entry) per reconciled stream."""
+        return [{"stream": name} for name in reconciled_streams(self.config)]
+
+    def current_ids(self, resource: Resource) -> set[Any]:
+        """Every id the resource's list holds now (pages are read and dropped one by one)."""
+        client = PipedriveClient(self.tap.client_config, session=self.tap.session)
+        params = dict(resource.read_params)
+        ids: set[Any] = set()
+        limit = min(resource.page_limit, 500)
+        for page in client.iter_pages(resource.read_path, pagination=resource.pagination, params=params,
+                                      page_limit=limit if resource.pagination is not Pagination.NONE else 500,
+                                      resource=resource.name):
+            ids.update(r.get(resource.key) for r in page if isinstance(r, Mapping))
+        ids.discard(None)
+        return ids
+
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """Compare this pass's ids with the previous pass's; emit the vanished ones."""
+        name = str((context or {}).get("stream"))
+        resource = CATALOGUE[name]
+        state = self.get_context_state(context)
+        started = normalize_timestamp(self.tap.server_now())
+        try:
+            now_ids = self.current_ids(resource)
+        except PipedriveError as exc:
+            stop(self.logger, exc.with_resource(self.name), state=self.tap.state, writer=self.tap.state_writer)
+        previous = state.get("ids")
+        if previous is not None:
+            gone = expand(previous) - now_ids
+            self.logger.info("%s: %d of %d records disappeared since the last reconciliation", name, len(gone),
+                             len(expand(previous)))
+            for record_id in sorted(gone, key=str):
+                yield {"id": str(record_id), "_sdc_deleted_at": started}
+        state["ids"] = compress(now_ids)
+
+    def post_process(
+        self, row: dict[str, Any], context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Nothing to normalize."""
+        return row
+
+
+def reconciled_streams(config: Mapping[str, Any]) -> list[str]:
+    """The streams named by ``reconcile_deletes`` (``["all"]``: every stream that qualifies)."""
+    value = config.get("reconcile_deletes") or []
+    names = [str(v) for v in value]
+    if "all" in names:
+        return list(RECONCILABLE)
+    unknown = [n for n in names if n not in RECONCILABLE]
+    if unknown:
+        from singer_sdk.exceptions import ConfigValidationError  # noqa: PLC0415
+
+        msg = (f"reconcile_deletes: {', '.join(unknown)} cannot be reconciled; choose from "
+               f"{', '.join(RECONCILABLE)} (full-table streams use emit_activate_version_messages)")
+        raise ConfigValidationError(msg, errors=[msg])
+    return names
