@@ -95,6 +95,8 @@ class PipedriveStream(RESTStream[Any]):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
     #: 1 state message per page is written explicitly (see get_http_request); this is only a fallback.
     STATE_MSG_FREQUENCY = 10_000
+    #: whether this stream is a table snapshot that ACTIVATE_VERSION may retire rows of (when enabled)
+    activate_version_allowed: ClassVar[bool] = True
 
     def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
         super().__init__(tap=tap, schema=schema, name=self.name)
@@ -108,6 +110,11 @@ class PipedriveStream(RESTStream[Any]):
         self._read: ReadPlan | None = None
         self._dedupe = BoundaryDedupe()
         self._rk_in_memory_sorted = False
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Only for full table snapshots, and only when ``emit_activate_version_messages`` is set."""
+        return self.activate_version_allowed and bool(self.config.get("emit_activate_version_messages"))
 
     # -- HTTP plumbing ----------------------------------------------------------------------------
     @property
@@ -346,12 +353,8 @@ class ChildStream(PipedriveStream):
     """
 
     state_partitioning_keys: ClassVar[tuple[str, ...]] = ()
+    activate_version_allowed = False  # a per-parent read is not a full table
     _schema_sent = False
-
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        """Never: a per-parent read is not a full table."""
-        return False
 
     def _write_schema_message(self) -> None:
         # The SDK calls this for every parent record; one SCHEMA per run is enough.

@@ -74,13 +74,10 @@ class DeletedRecordsStream(PipedriveStream):
     replication_key = None
     resource = Resource(name="deleted_records", title="deleted_records", v1_path=None, v2_path=None)
 
+    activate_version_allowed = False  # it reports events, not a table snapshot
+
     def __init__(self, tap: TapPipedrive) -> None:
         super().__init__(tap, SCHEMA)
-
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        """Never: this stream reports events, not a table snapshot."""
-        return False
 
     @property
     def partitions(self) -> list[dict[str, Any]]:

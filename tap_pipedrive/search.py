@@ -58,13 +58,10 @@ class SearchStream(PipedriveStream):
     primary_keys = ("term", "type", "id")
     replication_key = None
 
+    activate_version_allowed = False  # results depend on the terms: not a table snapshot
+
     def __init__(self, tap: TapPipedrive) -> None:
         super().__init__(tap, SEARCH_SCHEMA)
-
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        """Never: results depend on the terms, not a full table."""
-        return False
 
     @property
     def partitions(self) -> list[dict[str, Any]]:

@@ -108,6 +108,16 @@ def run_tap(
     return SyncResult(messages, code, logs.getvalue())
 
 
+def change_records(emu: Emulator) -> dict[str, Any]:
+    """An hour later, change deal 3, person 2 and the first note; return ``{stream: changed id}``."""
+    emu.clock.advance(3600)
+    emu.store.update("deals", 3, {"title": "changed deal"})
+    emu.store.update("persons", 2, {"name": "changed person"})
+    note_id = next(iter(emu.store.tables["notes"].rows))
+    emu.store.update("notes", note_id, {"content": "changed note"})
+    return {"deals": 3, "persons": 2, "notes": note_id}
+
+
 def requested_paths(emu: Emulator) -> list[str]:
     """Paths the emulator served, in order."""
     return [r.path for r in emu.requests.snapshot()]

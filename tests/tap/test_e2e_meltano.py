@@ -18,7 +18,7 @@ import pytest
 
 from pipedrive_emulator.server import Emulator
 
-from .conftest import SUNSET_PATH
+from .conftest import SUNSET_PATH, change_records
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -109,11 +109,7 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
                      for name in INCREMENTAL}
 
         # change records, then the incremental run must touch exactly those rows
-        emu.clock.advance(3600)
-        emu.store.update("deals", 3, {"title": "E2E changed deal"})
-        emu.store.update("persons", 2, {"name": "E2E changed person"})
-        note_id = next(iter(emu.store.tables["notes"].rows))
-        emu.store.update("notes", note_id, {"content": "E2E changed note"})
+        note_id = change_records(emu)["notes"]
         emu.reset_log()
         _meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
 
@@ -123,7 +119,7 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
         assert changed["persons"] == {2}
         assert changed["notes"] == {note_id}
         assert all(not ids for name, ids in changed.items() if name not in {"deals", "persons", "notes"})
-        assert _query(f'SELECT title FROM "{schema}".deals WHERE id = 3')[0][0] == "E2E changed deal"
+        assert _query(f'SELECT title FROM "{schema}".deals WHERE id = 3')[0][0] == "changed deal"
         (count,) = _query(f'SELECT count(*) FROM "{schema}".persons')[0]
         assert count == sum(1 for row in emu.store.tables["persons"].rows.values() if row.deleted_at is None)
 

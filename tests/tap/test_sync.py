@@ -12,7 +12,7 @@ from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.tap import TapPipedrive
 
-from .conftest import SUNSET_PATH, base_config, catalog_for, requested_paths, run_tap
+from .conftest import SUNSET_PATH, base_config, catalog_for, change_records, requested_paths, run_tap
 
 TOP_LEVEL_V2 = ("deals", "persons", "organizations", "activities", "products", "pipelines", "stages")
 
@@ -90,11 +90,7 @@ def test_incremental_second_run_reads_only_changes_via_updated_since_and_recents
     streams = ["deals", "persons", "notes", "users", "deal_products"]
     first = run_tap(base_config(emu), streams=streams)
     assert first.exit_code == 0
-    emu.clock.advance(3600)
-    emu.store.update("deals", 3, {"title": "changed deal"})
-    emu.store.update("persons", 2, {"name": "changed person"})
-    note_id = next(iter(emu.store.tables["notes"].rows))
-    emu.store.update("notes", note_id, {"content": "changed note"})
+    note_id = change_records(emu)["notes"]
     emu.reset_log()
     second = run_tap(base_config(emu), streams=streams, state=first.state)
     assert second.exit_code == 0
@@ -277,3 +273,17 @@ def test_reconcile_deletes_reports_records_that_disappeared(fresh_emulator):
 def test_reconcile_deletes_rejects_streams_it_cannot_reconcile(emulator):
     with pytest.raises(ConfigValidationError, match="cannot be reconciled"):
         TapPipedrive(config=base_config(emulator, reconcile_deletes=["currencies"]), parse_env_config=False)
+
+
+def test_activate_version_only_for_full_table_snapshots(emulator):
+    cfg = base_config(emulator, emit_activate_version_messages=True)
+    result = run_tap(cfg, streams=["currencies", "deals", "deal_products", "mail_threads"])
+    activated = [m["stream"] for m in result.messages if m["type"] == "ACTIVATE_VERSION"]
+    assert sorted(activated) == ["currencies", "mail_threads"]  # once each, before the records
+    first_record = next(i for i, m in enumerate(result.messages)
+                        if m["type"] == "RECORD" and m["stream"] == "currencies")
+    activate = next(i for i, m in enumerate(result.messages)
+                    if m["type"] == "ACTIVATE_VERSION" and m["stream"] == "currencies")
+    assert activate < first_record
+    # one SCHEMA per child stream, not one per parent
+    assert sum(1 for m in result.messages if m["type"] == "SCHEMA" and m["stream"] == "deal_products") == 1
