@@ -58,7 +58,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if s1:
         out += ["## 1. Tap full sync", ""]
         rows = []
-        for who in ("ours", "ours_fast", "peer"):
+        for who in ("ours", "ours_fast", "ours_fast_prefetch", "peer"):
             r = s1.get(who)
             if not r:
                 continue
@@ -74,8 +74,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         )
         out += [
             "",
-            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×** (with the proposed fast path: "
-            f"{_f(s1.get('ours_fast_over_peer'))}×). "
+            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×** (with the proposed fast path "
+            f"{_f(s1.get('ours_fast_over_peer'))}×, plus prefetch {_f(s1.get('ours_fast_prefetch_over_peer'))}×). "
             f"Targets: ≥ 0.9 of the bound — {_target(s1.get('target_bound_met'))}; "
             f"≥ 3× singer-io — {_target(s1.get('target_peer_met'))}.",
         ]
@@ -155,8 +155,9 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     labels, values = [], []
     s1 = res.get("scenario1") or {}
-    short = {"ours": "ours", "ours_fast": "ours+fast path", "peer": "singer-io 2.1.0"}
-    for who in ("ours", "ours_fast", "peer"):
+    short = {"ours": "ours", "ours_fast": "ours+fast", "ours_fast_prefetch": "ours+fast\n+prefetch",
+             "peer": "singer-io 2.1.0"}
+    for who in ("ours", "ours_fast", "ours_fast_prefetch", "peer"):
         if s1.get(who):
             labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
             values.append(s1[who]["records_per_s"])

@@ -29,8 +29,12 @@ from benchmarks.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
-#: the tap with the proposed per-record fast path (benchmarks/tap_fastpath.py), for A/B figures
-TAP_FAST = [sys.executable, "-m", "benchmarks.entry", "tap-fast"]
+#: A/B variants of the tap with proposed changes applied by the benchmark only (see benchmarks/entry.py):
+#: key in results.json → (label, entry-point variant)
+TAP_VARIANTS: dict[str, tuple[str, str]] = {
+    "ours_fast": ("ours + proposed fast path", "tap+fast"),
+    "ours_fast_prefetch": ("ours + fast path + prefetch (proposal)", "tap+fast+prefetch"),
+}
 #: deal children read in the incremental run (scenario 2) for the changed deals only
 INCREMENTAL_CHILDREN = ["deal_products", "deal_followers"]
 NO_LIMIT_BURST = 100_000
@@ -94,10 +98,10 @@ class Bench:
 
     def run_tap(self, emu: EmulatorProcess, tag: str, *, burst: int, streams: list[str],
                 state: dict | None = None, profile_to: Path | None = None,
-                fast: bool = False) -> tuple[RunResult, int]:
+                variant: str = "tap") -> tuple[RunResult, int]:
         config = self.tap_config(emu, tag, burst)
         catalog = self.tap_catalog(config, tag, streams)
-        cmd = [*(TAP_FAST if fast else TAP), "--config", str(config), "--catalog", str(catalog)]
+        cmd = [*TAP[:-1], variant, "--config", str(config), "--catalog", str(catalog)]
         if profile_to is not None:
             cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd[1:]]
         if state is not None:
@@ -137,14 +141,16 @@ class Bench:
             emu.warm(READ_STREAMS)
             ours, ours_req = self.run_tap(emu, "s1-full", burst=self.p.burst, streams=READ_STREAMS)
             s1: dict[str, Any] = {"ours": self.summary("ours (tap-pipedrive)", ours, ours_req)}
-            fast, fast_req = self.run_tap(emu, "s1-full-fastpath", burst=self.p.burst, streams=READ_STREAMS,
-                                          fast=True)
-            s1["ours_fast"] = self.summary("ours + proposed fast path", fast, fast_req)
+            for key, (label, variant) in TAP_VARIANTS.items():
+                r, used = self.run_tap(emu, f"s1-full-{variant}", burst=self.p.burst, streams=READ_STREAMS,
+                                       variant=variant)
+                s1[key] = self.summary(label, r, used)
             if self.use_peer:
                 s1["peer"] = self.run_peer(emu)
             if s1.get("peer"):
                 s1["ours_over_peer"] = s1["ours"]["records_per_s"] / s1["peer"]["records_per_s"]
-                s1["ours_fast_over_peer"] = s1["ours_fast"]["records_per_s"] / s1["peer"]["records_per_s"]
+                for key in TAP_VARIANTS:
+                    s1[f"{key}_over_peer"] = s1[key]["records_per_s"] / s1["peer"]["records_per_s"]
                 s1["target_peer_met"] = s1["ours_over_peer"] >= 3.0
             s1["target_bound_met"] = s1["ours"]["of_bound"] >= 0.9
             self.res["scenario1"] = s1
@@ -208,7 +214,7 @@ class Bench:
             emu.warm(READ_STREAMS)
             tap, tap_req = self.run_tap(emu, "s3-nolatency", burst=NO_LIMIT_BURST, streams=READ_STREAMS)
             fast, fast_req = self.run_tap(emu, "s3-nolatency-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
-                                          fast=True)
+                                          variant="tap+fast")
             base_json = self.raw / "baseline.json"
             base = run_measured(
                 [sys.executable, "-m", "benchmarks.baseline", "--out", str(base_json), emu.url, emu.token,
@@ -220,7 +226,7 @@ class Bench:
             prof_fast = self.raw / "tap-s3-fastpath.prof"
             self.run_tap(emu, "s3-profile", burst=NO_LIMIT_BURST, streams=READ_STREAMS, profile_to=prof)
             self.run_tap(emu, "s3-profile-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
-                         profile_to=prof_fast, fast=True)
+                         profile_to=prof_fast, variant="tap+fast")
         s3: dict[str, Any] = {
             "tap": self.summary("ours, no latency", tap, tap_req),
             "tap_fast": self.summary("ours + fast path, no latency", fast, fast_req),

@@ -1,4 +1,5 @@
-"""The proposed fast path (benchmarks/tap_fastpath.py) must emit exactly what singer-sdk emits."""
+"""The proposed fast path (benchmarks/tap_fastpath.py) must emit exactly what singer-sdk emits, and the
+prefetch prototype (benchmarks/tap_prefetch.py) the same records and final state."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_tap_output_is_identical_with_the_fast_path(tmp_path: Path) -> None:
         catalog_data = select_streams(json.loads(discover.stdout), streams)
         catalog = tmp_path / "catalog.json"
         catalog.write_text(json.dumps(catalog_data))
-        for variant in ("tap", "tap-fast"):
+        for variant in ("tap", "tap-fast", "tap+prefetch", "tap+fast+prefetch"):
             proc = subprocess.run([sys.executable, "-m", "benchmarks.entry", variant, "--config", str(config),
                                    "--catalog", str(catalog)], cwd=ROOT, capture_output=True, text=True,
                                   check=False)
@@ -102,6 +103,19 @@ def test_tap_output_is_identical_with_the_fast_path(tmp_path: Path) -> None:
             outputs[variant] = messages
     assert sum(m["type"] == "RECORD" for m in outputs["tap"]) > 200
     assert outputs["tap-fast"] == outputs["tap"]
+    # prefetching moves each per-page STATE before the page it does not yet cover; records and the final
+    # state are the same
+    for variant in ("tap+prefetch", "tap+fast+prefetch"):
+        assert _records(outputs[variant]) == _records(outputs["tap"])
+        assert _final_state(outputs[variant]) == _final_state(outputs["tap"])
+
+
+def _records(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m["type"] in {"RECORD", "SCHEMA"}]
+
+
+def _final_state(messages: list[dict]) -> object:
+    return [m for m in messages if m["type"] == "STATE"][-1]["value"]
 
 
 def _without_timestamps(value: object) -> object:
