@@ -137,9 +137,10 @@ class PipedriveStream(RESTStream[Any]):
         return func
 
     @property
-    def timeout(self) -> int:
-        """The configured per-request timeout."""
-        return int(self.config.get("request_timeout") or 60)
+    def timeout(self) -> float:  # type: ignore[override] # the SDK says int; requests takes any number
+        """The configured per-request timeout in seconds, fractions kept (``int()`` made 0.5 a zero
+        timeout, which urllib3 refuses with a traceback)."""
+        return self.tap.client_config.timeout
 
     @property
     def page_size(self) -> int:
@@ -258,18 +259,21 @@ class PipedriveStream(RESTStream[Any]):
         """Plan the read, then stream its pages; the boundary ids go to state at the end."""
         self._read = plan = self.read_plan(context)
         self._dedupe = BoundaryDedupe()
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value")
         if self.replication_key and plan.start:
-            state = self.get_context_state(context)
             self._dedupe = BoundaryDedupe.from_state(state.get(BOUNDARY_STATE_KEY), plan.start)
-            if plan.floor and plan.floor < plan.start and state.get("replication_key_value"):
+            if plan.floor and plan.floor < plan.start and bookmark:
                 # The lookback re-reads seconds before the bookmark; move the bookmark there first so the
                 # sorted-stream check accepts them (a crash then resumes from the earlier point: safe).
                 state["replication_key_value"] = plan.floor
         read_started = normalize_timestamp(self.tap.server_now())
         try:
             yield from self.request_records(context)
+            if bookmark and str(state.get("replication_key_value") or "") < str(bookmark):
+                state["replication_key_value"] = bookmark  # a complete lookback read never moves it back
             if self.replication_key and self.resource.replication is Replication.RECENTS:
-                self.get_context_state(context)[CHECKED_STATE_KEY] = read_started
+                state[CHECKED_STATE_KEY] = read_started
         except PipedriveError as exc:
             if isinstance(exc, NotFoundError | GoneError) and self.parent_stream_type is not None:
                 raise  # a vanished parent: ChildStream skips it

@@ -8,8 +8,10 @@ import logging
 from functools import cached_property
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.utils import resolve_proxies
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -106,6 +108,29 @@ TAP_SETTINGS = th.PropertiesList(
 )
 
 
+class _ProxyCachingSession(PipedriveSession):
+    """Resolve environment proxies once per host instead of on every send.
+
+    ``requests.Session.send`` re-reads ``*_proxy``/``no_proxy`` from the whole environment for each request
+    unless ``proxies`` is given; profiled on a full read that was about a sixth of the tap's CPU. The
+    environment does not change during a run, so the answer is cached per scheme and host.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._proxy_cache: dict[tuple[str, str], dict[str, str]] = {}
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send with the cached proxies of the request's host."""
+        if "proxies" not in kwargs:
+            parts = urlsplit(request.url or "")
+            key = (parts.scheme, parts.netloc)
+            if key not in self._proxy_cache:
+                self._proxy_cache[key] = resolve_proxies(request, dict(self.proxies), self.trust_env)
+            kwargs["proxies"] = self._proxy_cache[key]
+        return super().send(request, **kwargs)
+
+
 def _load_base_schema(name: str) -> dict[str, Any]:
     text = resources.files("tap_pipedrive.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -130,6 +155,19 @@ class TapPipedrive(Tap):
         self._plans: dict[str, CustomFieldPlan | None] = {}
         super().__init__(*args, **kwargs)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's JSON-schema check, then the connection and reconciliation rules, so that every bad
+        setting is one configuration error at start-up, in ``--discover`` too."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        if errors or not raise_errors:
+            return errors
+        try:
+            ClientConfig.from_config(self._config)
+        except ConfigError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        reconciled_streams(self._config)
+        return errors
+
     # -- HTTP -----------------------------------------------------------------------------------------
     @cached_property
     def client_config(self) -> ClientConfig:
@@ -142,7 +180,7 @@ class TapPipedrive(Tap):
     @cached_property
     def session(self) -> PipedriveSession:
         """The one session of the run: every stream shares its rate limiter and token."""
-        session = PipedriveSession(self.client_config)
+        session = _ProxyCachingSession(self.client_config)
         session.hooks["response"].append(self._observe_date)
         return session
 

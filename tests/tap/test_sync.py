@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import requests
 from singer_sdk.exceptions import ConfigValidationError
 
 from pipedrive_core.catalogue import active
@@ -287,3 +288,28 @@ def test_activate_version_only_for_full_table_snapshots(emulator):
     assert activate < first_record
     # one SCHEMA per child stream, not one per parent
     assert sum(1 for m in result.messages if m["type"] == "SCHEMA" and m["stream"] == "deal_products") == 1
+
+
+def test_lookback_rereads_earlier_records_without_breaking_the_sorted_bookmark(fresh_emulator):
+    emu = fresh_emulator
+    first = run_tap(base_config(emu), streams=["persons"])
+    bookmark = first.state["bookmarks"]["persons"]["replication_key_value"]
+    window = [p["id"] for p in emu.store.records("persons")
+              if p["update_time"] and normalize_timestamp(p["update_time"]) >= "2026-11-01T00:00:00Z"]
+    lookback = int((dt.datetime.fromisoformat(bookmark.replace("Z", "+00:00"))
+                    - dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)).total_seconds())
+    again = run_tap(base_config(emu, lookback_seconds=lookback), streams=["persons"], state=first.state)
+    assert again.exit_code == 0
+    # everything in the lookback window comes again, except the bookmark second's ids already emitted
+    boundary = set(first.state["bookmarks"]["persons"]["boundary"]["ids"])
+    assert set(again.ids("persons")) == set(window) - boundary
+    assert again.state["bookmarks"]["persons"]["replication_key_value"] == bookmark
+
+
+def test_proxies_are_resolved_once_per_host(emulator):
+    tap = TapPipedrive(config=base_config(emulator), parse_env_config=False)
+    run = run_tap(base_config(emulator), streams=["currencies", "roles"])
+    assert run.exit_code == 0
+    for path in ("/v1/currencies", "/v1/roles"):
+        tap.session.send(tap.session.prepare_request(requests.Request("GET", emulator.url + path)))
+    assert len(tap.session._proxy_cache) == 1
