@@ -1,0 +1,172 @@
+"""Shared pieces of the reliability suite: small emulators, fast retry settings and exact record accounting.
+
+Accounting compares what the tap emitted with what the emulator stores, as sets of ``(key, update time)``:
+records are de-duplicated by primary key keeping the latest emission, exactly as a downstream upsert would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pipedrive_emulator.server import Emulator
+from tap_pipedrive.incremental import normalize_timestamp
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "emulator-token"
+
+#: a few hundred records in all: many pages at page_size 20, a run takes about a second
+SMALL_SIZES: dict[str, int] = {
+    "deals": 90, "persons": 70, "organizations": 25, "activities": 40, "products": 10, "notes": 60,
+    "leads": 12, "files": 8, "call_logs": 8, "mail_threads": 4, "projects": 3, "tasks": 6,
+}
+#: retries fast enough for a test, enough of them to ride out every burst the matrix injects
+FAST: dict[str, Any] = {
+    "page_size": 20,
+    "max_retries": 5,
+    "backoff_base_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "request_timeout": 1.0,
+}
+#: streams the tap matrix accounts for exactly: v2 cursor lists (deals with its archived partition and
+#: deleted deals, persons), a v1 offset list read through /recents incrementally (notes) and a child (deal
+#: products)
+MATRIX_STREAMS = ("deals", "persons", "notes", "deal_products")
+
+
+def small_emulator(seed: int = 7, **kwargs: Any) -> Emulator:
+    """A started emulator with :data:`SMALL_SIZES` records (stop it, or use it as a context manager)."""
+    kwargs.setdefault("sizes", SMALL_SIZES)
+    kwargs.setdefault("custom_fields_per_entity", 6)
+    emu = Emulator(seed=seed, **kwargs)
+    emu.start()
+    return emu
+
+
+def tap_config(emu: Emulator, **extra: Any) -> dict[str, Any]:
+    """Tap config for ``emu`` with :data:`FAST` retries."""
+    return {"api_url": emu.url, "api_token": TOKEN, **FAST, **extra}
+
+
+# -- accounting -------------------------------------------------------------------------------------------
+
+Version = tuple[Any, str | None]
+
+
+def _version(row_key: Any, data: Mapping[str, Any], update_field: str | None) -> Version:
+    return row_key, normalize_timestamp(data.get(update_field)) if update_field else None
+
+
+def truth(emu: Emulator, stream: str, *, include_deleted_deals: bool = True,
+          include_archived_deals: bool = True) -> set[Version]:
+    """What a complete read of ``stream`` must deliver, by the tap's own inclusion rules.
+
+    Deals: live, archived and deleted-within-30-days deals (per the two settings); other top-level v2/v1
+    entities: records not deleted; ``deal_products``: the products of every deal that is read and not deleted
+    (children are not read for deleted parents).
+    """
+    store = emu.store
+    if stream == "deal_products":
+        deals = store.tables["deals"]
+        wanted = {
+            key for key, row in deals.rows.items()
+            if row.deleted_at is None and (include_archived_deals or not row.data.get("is_archived"))
+        }
+        table = store.tables[stream]
+        return {(row.key, None) for row in table.rows.values() if row.parent in wanted}
+    table = store.tables[stream]
+    rk = "update_time" if stream != "users" else "modified"
+    out: set[Version] = set()
+    for row in table.rows.values():
+        if stream == "deals":
+            if row.deleted_at is not None and not include_deleted_deals:
+                continue
+            if row.data.get("is_archived") and not include_archived_deals:
+                continue
+        elif row.deleted_at is not None:
+            continue
+        out.add(_version(row.key, row.data, rk))
+    return out
+
+
+def record_messages(messages: Iterable[Mapping[str, Any]], stream: str) -> list[dict[str, Any]]:
+    """The records of ``stream``, in emission order."""
+    return [m["record"] for m in messages if m.get("type") == "RECORD" and m.get("stream") == stream]
+
+
+def latest(messages: Iterable[Mapping[str, Any]], stream: str) -> set[Version]:
+    """Emitted records de-duplicated by primary key, the latest emission winning."""
+    key = "id"
+    rk = {"deal_products": None, "users": "modified"}.get(stream, "update_time")
+    seen: dict[Any, Version] = {}
+    for rec in record_messages(messages, stream):
+        seen[rec[key]] = (rec[key], rec.get(rk) if rk else None)
+    return set(seen.values())
+
+
+def duplicates(messages: Iterable[Mapping[str, Any]], stream: str) -> dict[Any, int]:
+    """Primary keys emitted more than once in one run."""
+    counts = Counter(r["id"] for r in record_messages(messages, stream))
+    return {k: n for k, n in counts.items() if n > 1}
+
+
+def assert_exact(messages: Iterable[Mapping[str, Any]], emu: Emulator, streams: Iterable[str] = MATRIX_STREAMS,
+                 **rules: bool) -> None:
+    """Every stream's de-duplicated output equals the emulator's data set: nothing missing, nothing extra,
+    every record in its latest version."""
+    msgs = list(messages)
+    for stream in streams:
+        got, want = latest(msgs, stream), truth(emu, stream, **rules)
+        missing, extra = want - got, got - want
+        assert not missing and not extra, (
+            f"{stream}: {len(missing)} missing {sorted(missing, key=str)[:5]}, "
+            f"{len(extra)} extra {sorted(extra, key=str)[:5]}"
+        )
+
+
+# -- processes --------------------------------------------------------------------------------------------
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for a tap/target process run from the repository (no stray plugin settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_PIPEDRIVE_", "TARGET_PIPEDRIVE_"))}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write ``value`` as JSON to ``path`` and return the path."""
+    path.write_text(json.dumps(value))
+    return path
+
+
+def run_module(module: str, args: list[str], *, input_text: str = "", timeout: float = 120,
+               env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> <args>`` from the repository and capture everything it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(env) if env is not None else cli_env(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def parse_lines(stdout: str) -> list[dict[str, Any]]:
+    """Singer messages of a process's stdout (a partial last line, from a killed process, is ignored)."""
+    out = []
+    for line in stdout.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
