@@ -109,7 +109,6 @@ class PipedriveStream(RESTStream[Any]):
         )
         self._read: ReadPlan | None = None
         self._dedupe = BoundaryDedupe()
-        self._rk_in_memory_sorted = False
 
     @property
     def emit_activate_version_messages(self) -> bool:
