@@ -8,6 +8,7 @@ the committed lock files, no Hub access). Every run loads into a fresh schema th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pipedrive_core.catalogue import active
 from pipedrive_emulator.server import Emulator
 
 from .conftest import SUNSET_PATH, change_records
@@ -81,11 +83,15 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
         tables = {r[0] for r in _query("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
                                        schema)}
         assert {"deals", "persons", "deal_products", "deal_fields", "notes", "users"} <= tables
-        for name in ("persons", "organizations", "activities", "products", "notes", "users", "currencies",
-                     "pipelines", "stages", "leads"):
+        top_level = [r.name for r in active() if r.parent is None and r.name not in {"deals", "goals", "mail_threads"}]
+        for name in top_level:
             stored = sum(1 for row in emu.store.tables[name].rows.values() if row.deleted_at is None)
             (count,) = _query(f'SELECT count(*) FROM "{schema}"."{name}"')[0]
             assert count == stored, name
+        (products,) = _query(f'SELECT count(*) FROM "{schema}".deal_products')[0]
+        assert products == sum(1 for row in emu.store.tables["deal_products"].rows.values()
+                               if row.deleted_at is None)
+        first_requests = len(emu.requests)
         (deals,) = _query(f'SELECT count(*) FROM "{schema}".deals')[0]
         assert deals == len(emu.store.tables["deals"].rows)
 
@@ -124,9 +130,14 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
         assert count == sum(1 for row in emu.store.tables["persons"].rows.values() if row.deleted_at is None)
 
         log = emu.requests.snapshot()
-        deal_lists = [r for r in log if r.path == "/api/v2/deals"]
-        assert deal_lists
-        assert all("updated_since" in r.query for r in deal_lists)
+        assert len(log) < first_requests / 2  # an incremental run, not a second full read
+        deal_lists = [r for r in log if r.path in ("/api/v2/deals", "/api/v2/deals/archived")]
+        assert len(deal_lists) == 2  # live + archived, one page each
+        assert all("updated_since" in r.query and r.query["sort_by"] == "update_time" for r in deal_lists)
+        # children are read for the changed deal and person only
+        nested = {r.path for r in log if re.match(r"^(/v1|/api/v2)/(deals|persons|organizations)/\d+/", r.path)}
+        assert nested
+        assert all(re.match(r"^(/v1|/api/v2)/(deals/3|persons/2)/", p) for p in nested)
         assert any(r.path == "/v1/recents" and r.query.get("items") == "note" for r in log)
         assert not [r for r in log if r.path in ("/v1/notes", "/v1/users", "/v1/files")]
         assert not [r for r in log if SUNSET_PATH.match(r.path)]
