@@ -313,3 +313,17 @@ def test_proxies_are_resolved_once_per_host(emulator):
     for path in ("/v1/currencies", "/v1/roles"):
         tap.session.send(tap.session.prepare_request(requests.Request("GET", emulator.url + path)))
     assert len(tap.session._proxy_cache) == 1
+
+
+def test_oauth_credentials_read_through_the_token_endpoint():
+    from pipedrive_emulator.auth import OAuthSettings
+
+    # Discovery and sync are two taps here (as with Meltano); with rotating refresh tokens the second would
+    # hold a spent token, which the shared HTTP layer does not persist across processes (reported).
+    with Emulator(seed=6, scale=0.05, oauth=OAuthSettings(rotate_refresh_tokens=False)) as emu:
+        cfg = {"api_url": emu.url, "oauth_client_id": "emulator-client", "oauth_client_secret": "emulator-secret",
+               "oauth_refresh_token": "emulator-refresh-0", "oauth_token_url": f"{emu.url}/oauth/token"}
+        result = run_tap(cfg, streams=["persons", "currencies"])
+        assert result.exit_code == 0
+        assert result.counts["persons"] == _stored_count(emu, "persons")
+        assert any(r.path == "/oauth/token" for r in emu.requests.snapshot())
