@@ -62,13 +62,21 @@ class RateLimiter:
 
     @classmethod
     def shared(cls, account: str, *, burst: int | None = None) -> RateLimiter:
-        """The one limiter of this process for ``account`` (API host + credential fingerprint)."""
+        """The one limiter of this process for ``account`` (API host + credential fingerprint).
+
+        A new session (a new run) re-learns the daily budget from its first answer: a spent budget seen by an
+        earlier run in the same process may have been reset since, and refusing before asking would stop
+        every later run of a long-lived process for good.
+        """
         with cls._registry_lock:
             limiter = cls._registry.get(account)
             if limiter is None:
                 limiter = cls._registry[account] = cls(burst=burst)
-            elif burst is not None:
-                limiter.burst = burst
+            else:
+                if burst is not None:
+                    limiter.burst = burst
+                with limiter._lock:
+                    limiter.daily_left = None
             return limiter
 
     def _capacity(self) -> int | None:
