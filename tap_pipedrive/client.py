@@ -109,6 +109,10 @@ class PipedriveStream(RESTStream[Any]):
         )
         self._read: ReadPlan | None = None
         self._dedupe = BoundaryDedupe()
+        #: the record handed to the SDK last, remembered as emitted only once the SDK is done with it
+        self._in_flight: tuple[Any, str | None] | None = None
+        #: the partition being read (None between reads), so a stop elsewhere can save this read's boundary
+        self._reading: tuple[Mapping[str, Any] | None] | None = None
 
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -225,6 +229,7 @@ class PipedriveStream(RESTStream[Any]):
         """Build one page's request from the read plan; write the bookmark before each further page."""
         plan = self._read or self.read_plan(page.stream_context)
         if page.next_page_token is not None:
+            self._settle()
             self._save_boundary(page.stream_context)
             self._write_state_message()  # the previous page is fully processed: bookmark after every page
         params = dict(plan.params)
@@ -258,6 +263,8 @@ class PipedriveStream(RESTStream[Any]):
         """Plan the read, then stream its pages; the boundary ids go to state at the end."""
         self._read = plan = self.read_plan(context)
         self._dedupe = BoundaryDedupe()
+        self._in_flight = None
+        self._reading = (context,)
         state = self.get_context_state(context)
         bookmark = state.get("replication_key_value")
         if self.replication_key and plan.start:
@@ -269,6 +276,7 @@ class PipedriveStream(RESTStream[Any]):
         read_started = normalize_timestamp(self.tap.server_now())
         try:
             yield from self.request_records(context)
+            self._settle()
             if bookmark and str(state.get("replication_key_value") or "") < str(bookmark):
                 state["replication_key_value"] = bookmark  # a complete lookback read never moves it back
             if self.replication_key and self.resource.replication is Replication.RECENTS:
@@ -277,12 +285,22 @@ class PipedriveStream(RESTStream[Any]):
             if isinstance(exc, NotFoundError | GoneError) and self.parent_stream_type is not None:
                 raise  # a vanished parent: ChildStream skips it
             self._save_boundary(context)
+            for stream in self.tap.streams.values():  # a child stopping: its parents' reads are open too
+                if isinstance(stream, PipedriveStream) and stream is not self and stream._reading is not None:
+                    stream._save_boundary(stream._reading[0])
             stop(self.logger, exc.with_resource(self.name), state=self.tap.state, writer=self.tap.state_writer)
         finally:
+            self._reading = None
             self._save_boundary(context)
             if self._dedupe.suppressed:
                 self.logger.info("%s: skipped %d records already emitted (boundary second)",
                                  self.name, self._dedupe.suppressed)
+
+    def _settle(self) -> None:
+        """The SDK asked for the next record (or page), so the one before is written with its children."""
+        if self._in_flight is not None:
+            self._dedupe.remember(*self._in_flight)
+            self._in_flight = None
 
     def _save_boundary(self, context: Mapping[str, Any] | None) -> None:
         if self.replication_key and self._dedupe.second:
@@ -333,8 +351,12 @@ class PipedriveStream(RESTStream[Any]):
             plan = self._read
             if plan is not None and plan.mode == "full" and plan.floor and (second is None or second < plan.floor):
                 return None  # a full read standing in for /recents: older records were delivered already
-            if self._dedupe.seen(row.get(self.resource.key), second):
+            # singer-sdk reads a parent's children *before* writing the parent: this record counts as emitted
+            # only when the next one is asked for, so a child read that stops the run does not mark it sent.
+            self._settle()
+            if self._dedupe.is_repeat(row.get(self.resource.key), second):
                 return None
+            self._in_flight = (row.get(self.resource.key), second)
         for column in self._datetime_columns:
             value = row.get(column)
             if value is not None:

@@ -118,18 +118,28 @@ class BoundaryDedupe:
 
     def seen(self, record_id: Any, second: str | None) -> bool:
         """Whether this ``(id, second)`` was emitted already; remembers it otherwise."""
-        if second is None or record_id is None:
+        if self.is_repeat(record_id, second):
+            return True
+        self.remember(record_id, second)
+        return False
+
+    def is_repeat(self, record_id: Any, second: str | None) -> bool:
+        """Whether this ``(id, second)`` was emitted already (counted as suppressed if so)."""
+        if second is None or record_id is None or second != self.second or record_id not in self.ids:
             return False
+        self.suppressed += 1
+        return True
+
+    def remember(self, record_id: Any, second: str | None) -> None:
+        """Note that ``(id, second)`` was emitted."""
+        if second is None or record_id is None:
+            return
         current = self.second
         if second == current:
-            if record_id in self.ids:
-                self.suppressed += 1
-                return True
             self.ids.add(record_id)
         elif current is None or second > current:
             self.second = second
             self.ids = {record_id}
-        return False
 
     def to_state(self) -> dict[str, Any] | None:
         """What to keep in the stream's state next to the bookmark."""

@@ -6,17 +6,22 @@ records are de-duplicated by primary key keeping the latest emission, exactly as
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
+from tests.tap.conftest import SyncResult, run_tap
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "emulator-token"
@@ -41,12 +46,10 @@ MATRIX_STREAMS = ("deals", "persons", "notes", "deal_products")
 
 
 def small_emulator(seed: int = 7, **kwargs: Any) -> Emulator:
-    """A started emulator with :data:`SMALL_SIZES` records (stop it, or use it as a context manager)."""
+    """An emulator with :data:`SMALL_SIZES` records, to use as a context manager (``with … as emu``)."""
     kwargs.setdefault("sizes", SMALL_SIZES)
     kwargs.setdefault("custom_fields_per_entity", 6)
-    emu = Emulator(seed=seed, **kwargs)
-    emu.start()
-    return emu
+    return Emulator(seed=seed, **kwargs)
 
 
 def tap_config(emu: Emulator, **extra: Any) -> dict[str, Any]:
@@ -170,3 +173,36 @@ def parse_lines(stdout: str) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return out
+
+
+def on_request(emu: Emulator, path_pattern: str, nth: int, action: Callable[[], None]) -> None:
+    """Run ``action`` just before the emulator handles the ``nth`` request whose path matches."""
+    original = emu.handle
+    pattern = re.compile(path_pattern)
+    lock = threading.Lock()
+    seen = 0
+
+    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+        nonlocal seen
+        if pattern.search(urlsplit(target).path):
+            with lock:
+                seen += 1
+                fire = seen == nth
+            if fire:
+                action()
+        return original(method, target, headers, raw)
+
+    emu.handle = handle  # type: ignore[method-assign]
+
+
+def log_tail(log: str, lines: int = 15) -> str:
+    """The last lines of a run's log without singer-sdk's METRIC lines (for assertion messages)."""
+    kept = [line for line in log.splitlines() if "METRIC:" not in line]
+    return "\n".join(kept[-lines:])
+
+
+def sync(config: dict[str, Any], *, streams: Iterable[str] | None = None, state: dict[str, Any] | None = None,
+         catalog: dict[str, Any] | None = None) -> SyncResult:
+    """An in-process tap run (``tests.tap.conftest.run_tap``) on a copy of ``state``: singer-sdk updates the
+    state it is given in place, which would rewrite the previous run's recorded output."""
+    return run_tap(config, streams=streams, state=copy.deepcopy(state) if state else None, catalog=catalog)

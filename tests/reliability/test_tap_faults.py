@@ -18,8 +18,15 @@ import pytest
 import requests
 
 from pipedrive_emulator.server import Emulator
-from tests.reliability.conftest import MATRIX_STREAMS, assert_exact, duplicates, small_emulator, tap_config
-from tests.tap.conftest import run_tap
+from tests.reliability.conftest import (
+    MATRIX_STREAMS,
+    assert_exact,
+    duplicates,
+    log_tail,
+    small_emulator,
+    sync,
+    tap_config,
+)
 
 FULL_PATHS = (r"^/api/v2/deals$", r"^/v1/notes$", r"^/api/v2/persons$", r"^/api/v2/deals/\d+/products$")
 INCREMENTAL_PATHS = (r"^/api/v2/deals$", r"^/v1/recents$", r"^/api/v2/persons$", r"^/api/v2/deals/\d+/products$")
@@ -45,9 +52,8 @@ TRANSIENT: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    emulator = small_emulator()
-    yield emulator
-    emulator.stop()
+    with small_emulator() as emulator:
+        yield emulator
 
 
 def _inject(emu: Emulator, kind: str, options: dict[str, Any], paths: tuple[str, ...], *, after: int) -> int:
@@ -85,8 +91,8 @@ def change_data(emu: Emulator) -> dict[str, set[Any]]:
 @pytest.mark.parametrize(("case", "kind", "options"), TRANSIENT, ids=[c[0] for c in TRANSIENT])
 def test_full_sync_rides_out_transient_faults(emu, case, kind, options):
     expected = _inject(emu, kind, options, FULL_PATHS, after=1)
-    result = run_tap(_config(emu, kind), streams=MATRIX_STREAMS)
-    assert result.exit_code == 0, result.log
+    result = sync(_config(emu, kind), streams=MATRIX_STREAMS)
+    assert result.exit_code == 0, log_tail(result.log)
     assert emu.faults.fired(kind) == expected, f"{case}: the faults did not all fire"
     assert_exact(result.messages, emu)
     for stream in MATRIX_STREAMS:
@@ -96,12 +102,12 @@ def test_full_sync_rides_out_transient_faults(emu, case, kind, options):
 
 @pytest.mark.parametrize(("case", "kind", "options"), TRANSIENT, ids=[c[0] for c in TRANSIENT])
 def test_incremental_sync_rides_out_transient_faults(emu, case, kind, options):
-    first = run_tap(tap_config(emu), streams=MATRIX_STREAMS)
-    assert first.exit_code == 0, first.log
+    first = sync(tap_config(emu), streams=MATRIX_STREAMS)
+    assert first.exit_code == 0, log_tail(first.log)
     changed = change_data(emu)
     expected = _inject(emu, kind, options, INCREMENTAL_PATHS, after=0)
-    second = run_tap(_config(emu, kind), streams=MATRIX_STREAMS, state=first.state)
-    assert second.exit_code == 0, second.log
+    second = sync(_config(emu, kind), streams=MATRIX_STREAMS, state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
     assert emu.faults.fired(kind) == expected, f"{case}: the faults did not all fire"
     assert_exact(first.messages + second.messages, emu)
     # the incremental run read exactly the changes: nothing re-sent, nothing skipped
@@ -126,11 +132,11 @@ def test_burst_limit_429_storm_with_rate_limit_headers():
         thread = threading.Thread(target=competitor, daemon=True)
         thread.start()
         try:
-            result = run_tap(tap_config(emu, page_size=10), streams=("deals", "persons", "notes"))
+            result = sync(tap_config(emu, page_size=10), streams=("deals", "persons", "notes"))
         finally:
             stop.set()
             thread.join()
-        assert result.exit_code == 0, result.log
+        assert result.exit_code == 0, log_tail(result.log)
         tap_429s = [r for r in emu.requests if r.status == 429 and r.path != "/api/v2/pipelines"]
         assert tap_429s, "the storm did not reach the tap"
         assert_exact(result.messages, emu, ("deals", "persons", "notes"))
@@ -140,13 +146,13 @@ def test_cloudflare_html_403_stops_cleanly_and_the_rerun_completes(emu):
     """Cloudflare's HTML 403 means "stop hammering": the tap stops with one clear line and a resumable state;
     the next run (block lifted) delivers the rest."""
     emu.faults.add("html403", path=r"^/api/v2/persons$", after=2, count=1)
-    first = run_tap(tap_config(emu), streams=MATRIX_STREAMS)
+    first = sync(tap_config(emu), streams=MATRIX_STREAMS)
     assert first.exit_code == 1
     assert "Cloudflare blocked the client" in first.log
     assert "Traceback" not in first.log
     assert first.state
-    second = run_tap(tap_config(emu), streams=MATRIX_STREAMS, state=first.state)
-    assert second.exit_code == 0, second.log
+    second = sync(tap_config(emu), streams=MATRIX_STREAMS, state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
     assert_exact(first.messages + second.messages, emu)
 
 
@@ -155,8 +161,8 @@ def test_sub_second_request_timeout_is_honoured(emu):
     urllib3 refused with a traceback on the first request)."""
     emu.faults.add("timeout", path=r"^/api/v2/persons$", count=1, delay=0.8)
     started = time.monotonic()
-    result = run_tap(tap_config(emu, request_timeout=0.5), streams=["persons"])
-    assert result.exit_code == 0, result.log
+    result = sync(tap_config(emu, request_timeout=0.5), streams=["persons"])
+    assert result.exit_code == 0, log_tail(result.log)
     assert "no answer within 0.5s" in result.log
     assert time.monotonic() - started < 10
     assert_exact(result.messages, emu, ["persons"])

@@ -1,0 +1,292 @@
+"""Tap runs that cannot finish in one go, or whose ground moves under them: the daily budget running out,
+OAuth tokens expiring or revoked, SIGKILL mid-stream, and records changing while a sync runs. Every case
+ends with the union of the runs' outputs equal to the emulator's data set."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipedrive_emulator.server import Emulator, OAuthSettings
+from tap_pipedrive.tap import TapPipedrive
+from tests.reliability.conftest import (
+    MATRIX_STREAMS,
+    REPO,
+    SyncResult,
+    assert_exact,
+    cli_env,
+    log_tail,
+    on_request,
+    parse_lines,
+    small_emulator,
+    sync,
+    tap_config,
+    write_json,
+)
+from tests.reliability.test_tap_faults import change_data
+from tests.tap.conftest import catalog_for
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with small_emulator() as emulator:
+        yield emulator
+
+
+# -- daily budget ----------------------------------------------------------------------------------------
+
+def _spend_of_full_sync(**kwargs: Any) -> int:
+    with small_emulator(**kwargs) as probe:
+        assert sync(tap_config(probe), streams=MATRIX_STREAMS).exit_code == 0
+        return probe.limiter.spent
+
+
+def _day_by_day(emu: Emulator, config: dict[str, Any], state: dict[str, Any], budget: int,
+                max_days: int = 8) -> list[SyncResult]:
+    """Run the tap once a day under ``budget`` tokens, resuming from the last state, until a run completes."""
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), MATRIX_STREAMS)
+    emu.limiter.daily_budget = budget
+    runs: list[SyncResult] = []
+    for _ in range(max_days):
+        emu.restore_budget()  # a new day
+        result = sync(config, catalog=catalog, state=state)
+        runs.append(result)
+        if result.exit_code == 0:
+            return runs
+        assert result.exit_code == 3, log_tail(result.log)
+        assert "daily API token budget" in result.log and "rerun after" in result.log
+        assert "Traceback" not in result.log
+        state = result.state or state
+    raise AssertionError(f"not done after {max_days} days")
+
+
+def test_daily_budget_runs_out_mid_full_sync_then_next_day_completes_without_gap():
+    budget = _spend_of_full_sync() * 2 // 5
+    with small_emulator() as emu:
+        runs = _day_by_day(emu, tap_config(emu), {}, budget)
+        assert len(runs) >= 2, "the budget never ran out"
+        assert runs[0].counts["deals"] > 0  # the first day got somewhere
+        assert_exact([m for r in runs for m in r.messages], emu)
+        # resumed, not restarted: no day re-read what an earlier day delivered
+        assert sum(r.counts["deals"] for r in runs) == len(emu.store.tables["deals"].rows)
+
+
+def test_daily_budget_runs_out_mid_incremental_sync_then_next_day_completes_without_gap(emu):
+    first = sync(tap_config(emu), streams=MATRIX_STREAMS)
+    assert first.exit_code == 0
+    changed = change_data(emu)
+    # a second batch of changes, so the incremental read spans several pages
+    for key in sorted(emu.store.tables["deals"].rows)[:45]:
+        emu.store.update("deals", key, {"title": f"bulk {key}"})
+    config = tap_config(emu, page_size=5)
+    spent = emu.limiter.spent
+    sync(config, streams=MATRIX_STREAMS, state=first.state)  # a probe of what the increment costs
+    cost = emu.limiter.spent - spent
+    runs = _day_by_day(emu, config, first.state, cost * 2 // 3)
+    assert len(runs) >= 2, "the budget never ran out"
+    assert_exact([*first.messages, *(m for r in runs for m in r.messages)], emu)
+    assert changed["notes"] <= {r["id"] for run in runs for r in run.records["notes"]}
+
+
+def test_a_child_read_stopping_the_run_resumes_each_parent_exactly_once(emu):
+    """Three deals changed in the same second; reading the products of the second one is refused (a
+    Cloudflare 403 stops the run). The rerun must deliver the second and third deal, and not the first again:
+    the state written at the stop says which deals of that second were emitted."""
+    first = sync(tap_config(emu), streams=MATRIX_STREAMS)
+    assert first.exit_code == 0
+    emu.clock.advance(3600)
+    same_second = [5, 40, 70]
+    for key in same_second:
+        emu.store.update("deals", key, {"title": f"same second {key}"})
+    emu.faults.add("html403", path=rf"^/api/v2/deals/{same_second[1]}/products$", count=1)
+    stopped = sync(tap_config(emu), streams=MATRIX_STREAMS, state=first.state)
+    assert stopped.exit_code == 1
+    resumed = sync(tap_config(emu), streams=MATRIX_STREAMS, state=stopped.state)
+    assert resumed.exit_code == 0, log_tail(resumed.log)
+    emitted = stopped.ids("deals") + resumed.ids("deals")
+    assert sorted(emitted) == same_second, "each changed deal once"
+    assert_exact(first.messages + stopped.messages + resumed.messages, emu)
+
+
+# -- OAuth -----------------------------------------------------------------------------------------------
+
+#: a server that keeps the refresh token (rotation is covered by the xfail test below)
+OAUTH = OAuthSettings(client_id="rel-client", client_secret="rel-secret-0000", refresh_token="rel-refresh-0000",
+                      rotate_refresh_tokens=False)
+
+
+def _oauth_config(emu: Emulator, refresh_token: str = OAUTH.refresh_token) -> dict[str, Any]:
+    cfg = tap_config(emu)
+    del cfg["api_token"]
+    cfg.update(oauth_client_id=OAUTH.client_id, oauth_client_secret=OAUTH.client_secret,
+               oauth_refresh_token=refresh_token, oauth_token_url=f"{emu.url}/oauth/token")
+    return cfg
+
+
+@pytest.fixture
+def oauth_emu() -> Iterator[Emulator]:
+    with small_emulator(oauth=OAUTH) as emulator:
+        yield emulator
+
+
+def test_oauth_access_token_expiring_mid_run_is_refreshed_and_the_sync_continues(oauth_emu):
+    emu = oauth_emu
+    # Pipedrive's clock passes the token's hour while the client still trusts it; later an early expiry.
+    on_request(emu, r"^/api/v2/deals$", 3, lambda: emu.clock.advance(OAUTH.access_token_ttl + 1))
+    emu.faults.add("oauth_expire", path=r"^/v1/notes$", after=1, count=1)
+    result = sync(_oauth_config(emu), streams=MATRIX_STREAMS)
+    assert result.exit_code == 0, log_tail(result.log)
+    assert emu.requests.count(path="/oauth/token") >= 3  # first token + two refreshes
+    assert emu.requests.count(status=401) == 2
+    assert_exact(result.messages, emu)
+
+
+def test_oauth_refresh_token_revoked_mid_run_stops_clearly_and_resumes_after_reauthorisation(oauth_emu):
+    emu = oauth_emu
+    assert emu.oauth is not None
+
+    def revoke() -> None:
+        assert emu.oauth is not None
+        emu.oauth.revoke()
+        emu.oauth.expire_access_tokens()
+
+    on_request(emu, r"^/api/v2/persons$", 2, revoke)
+    first = sync(_oauth_config(emu), streams=MATRIX_STREAMS)
+    assert first.exit_code == 1
+    assert "OAuth refresh token was refused" in first.log
+    assert "authorize the app again" in first.log
+    assert "Traceback" not in first.log
+    # the user re-authorises the app: a new refresh token
+    emu.oauth.refresh_tokens.add("rel-refresh-new")
+    second = sync(_oauth_config(emu, "rel-refresh-new"), streams=MATRIX_STREAMS, state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
+    assert_exact(first.messages + second.messages, emu)
+
+
+@pytest.mark.xfail(strict=True, reason="a rotated refresh token lives only in memory: the next run (a new "
+                   "process) presents the revoked one; needs a place to persist it (see docs/reliability.md)")
+def test_rotated_refresh_token_is_still_usable_by_the_next_run():
+    rotating = OAuthSettings(client_id="rel-client", client_secret="rel-secret-0000",
+                             refresh_token="rel-refresh-0000", rotate_refresh_tokens=True)
+    with small_emulator(oauth=rotating) as emu:
+        first = sync(_oauth_config(emu), streams=["persons"])
+        assert first.exit_code == 0, log_tail(first.log)
+        second = sync(_oauth_config(emu), streams=["persons"], state=first.state)
+        assert second.exit_code == 0, log_tail(second.log)
+
+
+# -- SIGKILL ---------------------------------------------------------------------------------------------
+
+def _keys_by_stream(messages: list[dict[str, Any]]) -> dict[str, set[tuple[Any, ...]]]:
+    key_props: dict[str, list[str]] = {}
+    out: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for msg in messages:
+        if msg["type"] == "SCHEMA":
+            key_props[msg["stream"]] = msg["key_properties"]
+        elif msg["type"] == "RECORD":
+            rec = msg["record"]
+            out[msg["stream"]].add(tuple(json.dumps(rec.get(k)) for k in key_props[msg["stream"]]))
+    return out
+
+
+def _killed_run(config: Path, state: dict[str, Any] | None, tmp_path: Path, kill_after: int) -> list[dict[str, Any]]:
+    """Run the tap as a process, read its output until ``kill_after`` records arrived, then SIGKILL it."""
+    args = [sys.executable, "-m", "tap_pipedrive", "--config", str(config)]
+    if state:
+        args += ["--state", str(write_json(tmp_path / "state-in.json", state))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+                            env=cli_env())
+    assert proc.stdout is not None
+    lines: list[str] = []
+    records = 0
+    for line in proc.stdout:
+        lines.append(line)
+        records += line.startswith('{"type":"RECORD"')
+        if records >= kill_after:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL, "the tap finished before it could be killed"
+    return parse_lines("".join(lines))
+
+
+def _last_state(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    return copy.deepcopy(states[-1]) if states else None
+
+
+@pytest.mark.parametrize("kill_points", [(150,), (600, 300)], ids=["once", "twice"])
+def test_sigkill_mid_stream_then_rerun_from_last_state_delivers_every_stream(emu, tmp_path, kill_points):
+    """Every stream of the catalogue: the union of the killed runs and the final run equals a complete run."""
+    reference = sync(tap_config(emu))
+    assert reference.exit_code == 0
+    config = write_json(tmp_path / "config.json", tap_config(emu))
+    outputs: list[dict[str, Any]] = []
+    state: dict[str, Any] | None = None
+    for kill_after in kill_points:
+        killed = _killed_run(config, state, tmp_path, kill_after)
+        outputs += killed
+        state = _last_state(killed) or state
+    final = sync(tap_config(emu), state=state)
+    assert final.exit_code == 0, log_tail(final.log)
+    union = _keys_by_stream(outputs + final.messages)
+    expected = _keys_by_stream(reference.messages)
+    assert set(union) == set(expected)
+    for stream, keys in expected.items():
+        assert union[stream] == keys, f"{stream}: missing {sorted(keys - union[stream])[:5]}"
+    assert_exact(outputs + final.messages, emu)
+
+
+# -- records changing while a sync runs ------------------------------------------------------------------
+
+def _touch(emu: Emulator, stream: str, keys: list[Any], field_name: str, text: str) -> None:
+    emu.clock.advance(60)
+    for key in keys:
+        emu.store.update(stream, key, {field_name: f"{text} {key}"})
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_records_changing_during_a_sync_are_all_picked_up_by_the_next_run(emu, mode):
+    """Between two pages, records on pages already read and on pages not read yet change, and new ones
+    appear; the next incremental run (or the same one) delivers the latest version of each."""
+    runs: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+    if mode == "incremental":
+        base = sync(tap_config(emu), streams=MATRIX_STREAMS)
+        runs += base.messages
+        state = base.state
+        change_data(emu)  # the incremental read has a page or more to do
+        for key in sorted(emu.store.tables["persons"].rows)[:40]:
+            emu.store.update("persons", key, {"name": f"bulk {key}"})
+
+    def mid_sync() -> None:
+        for stream, field_name, path_read in (("deals", "title", None), ("persons", "name", None),
+                                             ("notes", "content", None)):
+            del path_read
+            rows = sorted(emu.store.tables[stream].rows)
+            _touch(emu, stream, [rows[0], rows[len(rows) // 2], rows[-1]], field_name, "mid-sync")
+            template = copy.deepcopy(emu.store.tables[stream].rows[rows[1]].data)
+            template.pop("id", None)
+            template["is_archived"] = False
+            emu.store.insert(stream, template)
+
+    on_request(emu, r"^/api/v2/persons$", 2, mid_sync)
+    during = sync(tap_config(emu, page_size=10), streams=MATRIX_STREAMS, state=state)
+    assert during.exit_code == 0, log_tail(during.log)
+    runs += during.messages
+    after = sync(tap_config(emu, page_size=10), streams=MATRIX_STREAMS, state=during.state)
+    assert after.exit_code == 0, log_tail(after.log)
+    assert_exact(runs + after.messages, emu)
+    # and once more: nothing new means nothing re-sent
+    quiet = sync(tap_config(emu, page_size=10), streams=("deals", "persons", "notes"), state=after.state)
+    assert sum(quiet.counts.values()) == 0
