@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import requests
+from singer_sdk import metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 from singer_sdk.streams import RESTStream
@@ -32,6 +33,7 @@ from tap_pipedrive.incremental import (
     to_v1,
     updated_since_start,
 )
+from tap_pipedrive.metering import RunCounter, SilentTimer
 from tap_pipedrive.pagination import RecentsPaginator, V1OffsetPaginator, V2CursorPaginator
 
 if TYPE_CHECKING:
@@ -292,6 +294,9 @@ class PipedriveStream(RESTStream[Any]):
         finally:
             self._reading = None
             self._save_boundary(context)
+            for child in self.child_streams:
+                if isinstance(child, ChildStream):
+                    child.flush_metrics()
             if self._dedupe.suppressed:
                 self.logger.info("%s: skipped %d records already emitted (boundary second)",
                                  self.name, self._dedupe.suppressed)
@@ -379,7 +384,38 @@ class ChildStream(PipedriveStream):
 
     state_partitioning_keys: ClassVar[tuple[str, ...]] = ()
     activate_version_allowed = False  # a per-parent read is not a full table
+    #: no http_request_duration line per parent: the run-wide counters below carry the numbers
+    _LOG_REQUEST_METRICS = False
     _schema_sent = False
+
+    def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema)
+        # The SDK syncs a child once per parent and would log "Beginning sync" plus three METRIC lines each
+        # time (four lines per deal per child stream). Counters are aggregated per stream instead and logged
+        # every minute and when the parent's read ends (flush_metrics); the sync timer is not logged.
+        self._records_meter = RunCounter(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM: self.name})
+        self._requests_meter = RunCounter(metrics.Metric.HTTP_REQUEST_COUNT,
+                                          {metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path})
+        if self.logger.getEffectiveLevel() == logging.INFO:
+            self.logger.setLevel(logging.WARNING)
+
+    def get_record_counter(self, **_: Any) -> metrics.Counter:
+        """One record counter for the whole run (not one per parent)."""
+        return self._records_meter
+
+    def get_http_request_counter(self) -> metrics.Counter:
+        """One request counter for the whole run (not one per parent)."""
+        return self._requests_meter
+
+    def get_sync_timer(self) -> metrics.Timer:
+        """Per-parent sync timings are not logged."""
+        return SilentTimer(metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: self.name})
+
+    def flush_metrics(self) -> None:
+        """Log what the run-wide counters hold (called when the parent's read ends)."""
+        for meter in (self._records_meter, self._requests_meter):
+            if meter.value:
+                meter.flush()
 
     def _write_schema_message(self) -> None:
         # The SDK calls this for every parent record; one SCHEMA per run is enough.
@@ -396,8 +432,8 @@ class ChildStream(PipedriveStream):
         try:
             yield from super().get_records(context)
         except (NotFoundError, GoneError) as exc:
-            self.logger.info("%s: parent %s is gone (%s); skipped", self.name,
-                             (context or {}).get("parent_id"), exc.status)
+            self.logger.warning("%s: parent %s is gone (%s); skipped", self.name,
+                                (context or {}).get("parent_id"), exc.status)
 
     def extract_records(self, data: Any) -> list[dict[str, Any]]:
         """Plain id lists (permitted users) become ``{<key>: id}`` records."""

@@ -327,3 +327,16 @@ def test_oauth_credentials_read_through_the_token_endpoint():
         assert result.exit_code == 0
         assert result.counts["persons"] == _stored_count(emu, "persons")
         assert any(r.path == "/oauth/token" for r in emu.requests.snapshot())
+
+
+def test_child_streams_log_run_wide_metrics_not_one_set_per_parent(emulator):
+    result = run_tap(base_config(emulator), streams=["deals", "deal_products", "deal_flow"])
+    deals = result.counts["deals"]
+    assert deals > 5
+    child_lines = [line for line in result.log.splitlines()
+                   if "METRIC" in line and '"stream":"deal_products"' in line]
+    assert 0 < len(child_lines) <= 4  # one record and one request count per parent partition read
+    counted = sum(int(line.split('"value":')[1].split(",")[0]) for line in child_lines
+                  if '"metric":"record_count"' in line)
+    assert counted == result.counts["deal_products"]
+    assert "Beginning sync of 'deal_products'" not in result.log
