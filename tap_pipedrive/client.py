@@ -386,6 +386,9 @@ class ChildStream(PipedriveStream):
     activate_version_allowed = False  # a per-parent read is not a full table
     #: no http_request_duration line per parent: the run-wide counters below carry the numbers
     _LOG_REQUEST_METRICS = False
+    #: records keyed globally that several parents list (an organization relationship is listed under both
+    #: organizations): emitted once per run; the set holds only those keys
+    unique_across_parents: ClassVar[bool] = False
     _schema_sent = False
 
     def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
@@ -393,6 +396,7 @@ class ChildStream(PipedriveStream):
         # The SDK syncs a child once per parent and would log "Beginning sync" plus three METRIC lines each
         # time (four lines per deal per child stream). Counters are aggregated per stream instead and logged
         # every minute and when the parent's read ends (flush_metrics); the sync timer is not logged.
+        self._seen_keys: set[Any] = set()
         self._records_meter = RunCounter(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM: self.name})
         self._requests_meter = RunCounter(metrics.Metric.HTTP_REQUEST_COUNT,
                                           {metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path})
@@ -451,6 +455,11 @@ class ChildStream(PipedriveStream):
             row["id"] = f"{row['object']}:{inner.get('id')}" if self.resource.key_type == "string" else inner.get("id")
         if context is not None and self.resource.parent_key:
             row[parent_column(self.resource)] = context.get("parent_id")
+        if self.unique_across_parents:
+            key = row.get(self.resource.key)
+            if key in self._seen_keys:
+                return None  # already emitted under another parent in this run
+            self._seen_keys.add(key)
         return super().post_process(row, context)
 
 

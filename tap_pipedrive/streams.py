@@ -94,6 +94,7 @@ def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[st
             if res.parent not in classes:
                 continue  # parent inactive: the child cannot be read
             attrs["parent_stream_type"] = classes[res.parent]
+            attrs["unique_across_parents"] = primary_keys_for(res) == (res.key,)
         classes[res.name] = type(_class_name(res.name), (base,), attrs)
     return classes
 

@@ -340,3 +340,10 @@ def test_child_streams_log_run_wide_metrics_not_one_set_per_parent(emulator):
                   if '"metric":"record_count"' in line)
     assert counted == result.counts["deal_products"]
     assert "Beginning sync of 'deal_products'" not in result.log
+
+
+def test_organization_relationships_are_emitted_once_though_listed_under_both_organizations(emulator):
+    result = run_tap(base_config(emulator), streams=["organizations", "organization_relationships"])
+    ids = result.ids("organization_relationships")
+    assert ids
+    assert len(ids) == len(set(ids)) == len(emulator.store.tables["organization_relationships"].rows)
