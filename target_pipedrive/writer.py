@@ -34,6 +34,7 @@ from pipedrive_core.http.errors import (
     GoneError,
     InvalidResponseError,
     NotFoundError,
+    OAuthError,
     PipedriveError,
     RateLimitedError,
     ServerError,
@@ -98,8 +99,11 @@ def _rejection_from(plan: StreamPlan, label: str, record: dict[str, Any], exc: E
 
 
 def _is_record_error(exc: BaseException) -> bool:
+    # OAuthError: the token endpoint's 400 (invalid_grant) condemns the credentials, not the record.
     return isinstance(exc, RecordError) or (
-        isinstance(exc, PipedriveError) and exc.status in RECORD_STATUSES and not isinstance(exc, GoneError)
+        isinstance(exc, PipedriveError)
+        and exc.status in RECORD_STATUSES
+        and not isinstance(exc, GoneError | OAuthError)
     )
 
 

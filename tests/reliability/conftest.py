@@ -6,6 +6,7 @@ records are de-duplicated by primary key keeping the latest emission, exactly as
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -14,10 +15,12 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
@@ -39,6 +42,14 @@ FAST: dict[str, Any] = {
     "backoff_max_seconds": 0.05,
     "request_timeout": 1.0,
 }
+#: target settings for tests: quick retries, a short timeout (faults stall 0.8 s), a few workers
+TARGET_FAST: dict[str, Any] = {
+    "max_retries": 3,
+    "backoff_base_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "request_timeout": 0.5,
+    "max_workers": 4,
+}
 #: streams the tap matrix accounts for exactly: v2 cursor lists (deals with its archived partition and
 #: deleted deals, persons), a v1 offset list read through /recents incrementally (notes) and a child (deal
 #: products)
@@ -50,6 +61,11 @@ def small_emulator(seed: int = 7, **kwargs: Any) -> Emulator:
     kwargs.setdefault("sizes", SMALL_SIZES)
     kwargs.setdefault("custom_fields_per_entity", 6)
     return Emulator(seed=seed, **kwargs)
+
+
+def target_files(tmp_path: Path) -> dict[str, str]:
+    """Ledger and dead-letter file of a target run, inside ``tmp_path``."""
+    return {"ledger_url": f"sqlite:///{tmp_path / 'ledger.sqlite'}", "dead_letter_path": str(tmp_path / "dead.jsonl")}
 
 
 def tap_config(emu: Emulator, **extra: Any) -> dict[str, Any]:
@@ -206,3 +222,25 @@ def sync(config: dict[str, Any], *, streams: Iterable[str] | None = None, state:
     """An in-process tap run (``tests.tap.conftest.run_tap``) on a copy of ``state``: singer-sdk updates the
     state it is given in place, which would rewrite the previous run's recorded output."""
     return run_tap(config, streams=streams, state=copy.deepcopy(state) if state else None, catalog=catalog)
+
+
+@contextlib.contextmanager
+def competing_client(emu: Emulator, burst: int = 10, pause: float = 1.0) -> Iterator[None]:
+    """Another integration on the same Pipedrive user: it spends ``burst`` requests at once every ``pause``
+    seconds, so the code under test meets real 429s (with rate-limit headers) from the burst limit."""
+    stop = threading.Event()
+
+    def spend() -> None:
+        with requests.Session() as other:
+            while not stop.is_set():
+                for _ in range(burst):
+                    other.get(f"{emu.url}/api/v2/pipelines", headers=emu.auth_headers(), timeout=5)
+                stop.wait(pause)
+
+    thread = threading.Thread(target=spend, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

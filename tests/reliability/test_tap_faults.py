@@ -9,18 +9,17 @@ being a page or less), then checks the de-duplicated output against the emulator
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from pipedrive_emulator.server import Emulator
 from tests.reliability.conftest import (
     MATRIX_STREAMS,
     assert_exact,
+    competing_client,
     duplicates,
     log_tail,
     small_emulator,
@@ -120,22 +119,8 @@ def test_burst_limit_429_storm_with_rate_limit_headers():
     real 429s with x-ratelimit-* headers: it waits for the announced reset each time and loses nothing."""
     with Emulator(seed=7, sizes={"deals": 40, "persons": 30, "notes": 30}, custom_fields_per_entity=4,
                   burst=10) as emu:
-        stop = threading.Event()
-
-        def competitor() -> None:  # bursts that exhaust the window now and then
-            with requests.Session() as other:
-                while not stop.is_set():
-                    for _ in range(10):
-                        other.get(f"{emu.url}/api/v2/pipelines", headers=emu.auth_headers(), timeout=5)
-                    time.sleep(1.0)
-
-        thread = threading.Thread(target=competitor, daemon=True)
-        thread.start()
-        try:
+        with competing_client(emu):
             result = sync(tap_config(emu, page_size=10), streams=("deals", "persons", "notes"))
-        finally:
-            stop.set()
-            thread.join()
         assert result.exit_code == 0, log_tail(result.log)
         tap_429s = [r for r in emu.requests if r.status == 429 and r.path != "/api/v2/pipelines"]
         assert tap_429s, "the storm did not reach the tap"
