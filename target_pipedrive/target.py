@@ -15,16 +15,23 @@ from typing import Any
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from pipedrive_core.catalogue import CATALOGUE, Resource
-from pipedrive_core.http import ClientConfig, PipedriveClient
+from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient
 from pipedrive_core.settings import CONNECTION_SETTINGS
 from target_pipedrive.deadletter import DeadLetter
 from target_pipedrive.ledger import DEFAULT_LEDGER_URL, Ledger
 from target_pipedrive.planner import StreamPlan
 from target_pipedrive.sinks import PipedriveSink
 from target_pipedrive.translate import ColumnNames, UnknownFields
-from target_pipedrive.writer import Runtime, StreamContext, resource_rank
+from target_pipedrive.writer import (
+    RejectedRecordsError,
+    RunStoppedError,
+    Runtime,
+    StreamContext,
+    resource_rank,
+)
 
 STRING_LISTS = th.ObjectType(additional_properties=th.ArrayType(th.StringType))
 
@@ -127,6 +134,10 @@ TARGET_SETTINGS = th.PropertiesList(
 )
 
 
+class StreamMappingError(ValueError):
+    """A stream names no writable Pipedrive resource (unknown, retired or read-only)."""
+
+
 class TargetPipedrive(Target):
     """Singer target for Pipedrive."""
 
@@ -147,6 +158,28 @@ class TargetPipedrive(Target):
 
     # --- configuration -------------------------------------------------------------------------------
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's JSON-schema check, then the connection rules (URL, TLS, credentials): a bad setting is one
+        configuration error at start-up instead of a traceback at the first write."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        if errors or not raise_errors:
+            return errors
+        try:
+            ClientConfig.from_config(self._config)
+        except ConfigError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        return errors
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """Run the target; a run-level failure ends with exit code 1 and its reason on one line (the summary
+        is on stderr already), not with a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except (RejectedRecordsError, RunStoppedError, StreamMappingError) as exc:
+            cls.logger.error("Stopping: %s", str(exc).splitlines()[0])
+            raise SystemExit(1) from None
+
     def _per_stream(self, setting: str, stream: str) -> list[str] | None:
         table: Mapping[str, Sequence[str]] = self.config.get(setting) or {}
         value = table.get(stream, table.get("*"))
@@ -162,13 +195,13 @@ class TargetPipedrive(Target):
                 f"stream {stream_name!r} maps to no Pipedrive resource ({mapped!r}); name the stream after one "
                 f"or add it to stream_map. Writable resources: {writable}"
             )
-            raise ValueError(msg)
+            raise StreamMappingError(msg)
         if resource.retired:
             msg = f"stream {stream_name!r}: Pipedrive retired {resource.name!r}: {resource.retired}"
-            raise ValueError(msg)
+            raise StreamMappingError(msg)
         if resource.writes is None:
             msg = f"stream {stream_name!r}: Pipedrive's API offers no writes for {resource.name!r} (read-only)"
-            raise ValueError(msg)
+            raise StreamMappingError(msg)
         return resource
 
     def _replicated(self) -> frozenset[str]:
