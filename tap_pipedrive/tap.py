@@ -131,6 +131,20 @@ class _ProxyCachingSession(PipedriveSession):
         return super().send(request, **kwargs)
 
 
+def _check_start_date(value: Any) -> None:
+    """``start_date`` must be a real ISO 8601 date or date-time: the JSON schema does not check formats, and a
+    bad value was either read as "no start date" (the whole history) or sent to Pipedrive (HTTP 400 mid-run)."""
+    if value is None:
+        return
+    try:
+        dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"start_date must be an ISO 8601 date or date-time such as 2024-01-01 or 2024-01-01T00:00:00Z, "
+            f"got {value!r}"
+        ) from None
+
+
 def _load_base_schema(name: str) -> dict[str, Any]:
     text = resources.files("tap_pipedrive.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -163,6 +177,7 @@ class TapPipedrive(Tap):
             return errors
         try:
             ClientConfig.from_config(self._config)
+            _check_start_date(self._config.get("start_date"))
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         reconciled_streams(self._config)
