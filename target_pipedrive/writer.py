@@ -161,19 +161,20 @@ class Runtime:
     ) -> None:
         self.client = client
         session = client.session
-        self.create_client = PipedriveClient(
+        create_session = PipedriveSession(
             client.config,
-            session=PipedriveSession(
-                client.config,
-                limiter=session.limiter,
-                policy=CreatePolicy(
-                    max_attempts=session.policy.max_attempts,
-                    base_delay=session.policy.base_delay,
-                    max_delay=session.policy.max_delay,
-                    sleep=session.policy.sleep,
-                ),
+            limiter=session.limiter,
+            policy=CreatePolicy(
+                max_attempts=session.policy.max_attempts,
+                base_delay=session.policy.base_delay,
+                max_delay=session.policy.max_delay,
+                sleep=session.policy.sleep,
             ),
         )
+        # One credential holder for both sessions: with OAuth, Pipedrive may rotate the refresh token on each
+        # refresh and revoke the old one, so a second holder of the original token would be refused.
+        create_session.auth_handler = session.auth_handler
+        self.create_client = PipedriveClient(client.config, session=create_session)
         self.ledger = ledger
         self.fields = FieldCache(client)
         self.summary = Summary(dry_run=dry_run)

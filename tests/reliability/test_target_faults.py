@@ -189,3 +189,18 @@ def test_revoked_oauth_refresh_token_stops_the_run_instead_of_rejecting_every_re
             run_target(cfg, *messages(people(3)))
         assert dead_letters(cfg) == []
         assert emu.store.records("persons") == []
+
+
+def test_oauth_with_rotating_refresh_tokens_and_an_expiry_mid_run(tmp_path):
+    """Pipedrive may rotate the refresh token on every refresh and revoke the old one. The target's create
+    session used to hold its own copy of the original token: its first refresh was refused (invalid_grant)."""
+    rotating = OAuthSettings(client_id="cid", client_secret="csecret", refresh_token="r0", rotate_refresh_tokens=True)
+    with Emulator(seed=1, sizes=empty_sizes(), oauth=rotating) as emu:
+        cfg = {"api_url": emu.url, "oauth_client_id": "cid", "oauth_client_secret": "csecret",
+               "oauth_refresh_token": "r0", "oauth_token_url": f"{emu.url}/oauth/token",
+               **target_files(tmp_path), **TARGET_FAST}
+        emu.faults.add("oauth_expire", method="POST", path=r"^/api/v2/persons$", after=4, count=1)
+        run = run_target(cfg, *messages(people(12)))
+        assert run.summary["created"] == 12
+        assert emu.requests.count(path="/oauth/token") >= 2
+        assert_holds_exactly(emu, people(12))
