@@ -32,6 +32,11 @@ class V1OffsetPaginator(BaseAPIPaginator["int | None"]):
         pagination = _additional(response).get("pagination") or {}
         return bool(pagination.get("more_items_in_collection"))
 
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """A page can be empty while more follow (items filtered after paging, a ``/recents`` page of other
+        item types): Pipedrive's flag decides, not the page's size (singer-sdk stops on an empty page)."""
+        return self.has_more(response)
+
     def get_next(self, response: requests.Response) -> int | None:
         """The ``start`` of the next page."""
         pagination = _additional(response).get("pagination") or {}
@@ -44,12 +49,8 @@ class V1OffsetPaginator(BaseAPIPaginator["int | None"]):
 
 
 class RecentsPaginator(V1OffsetPaginator):
-    """``/v1/recents`` pages like any v1 list, but a page can hold no item of the wanted type (items of
-    other types, or deleted items without data are skipped), so an empty page must not end the read."""
-
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """Keep going while Pipedrive says more pages exist."""
-        return self.has_more(response)
+    """``/v1/recents`` pages like any v1 list; a page often holds no item of the wanted type (items of
+    other types, or deleted items without data are skipped), which the empty-page rule above covers."""
 
 
 class V2CursorPaginator(BaseAPIPaginator["str | None"]):
@@ -62,3 +63,7 @@ class V2CursorPaginator(BaseAPIPaginator["str | None"]):
         """The opaque cursor of the next page, or ``None`` on the last one."""
         cursor = _additional(response).get("next_cursor")
         return str(cursor) if cursor else None
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """An empty page with a ``next_cursor`` is not the end (singer-sdk stops on an empty page)."""
+        return self.get_next(response) is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -244,3 +245,22 @@ def competing_client(emu: Emulator, burst: int = 10, pause: float = 1.0) -> Iter
     finally:
         stop.set()
         thread.join()
+
+
+def rewrite_answers(emu: Emulator, path_pattern: str,
+                    rewrite: Callable[[dict[str, str], dict[str, Any]], dict[str, Any] | None]) -> None:
+    """Pass the JSON body of successful answers to matching paths through ``rewrite(query, body)``: the data
+    quirks of real accounts that the emulator does not produce by itself."""
+    original = emu.handle
+    pattern = re.compile(path_pattern)
+
+    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+        answer, rule, req = original(method, target, headers, raw)
+        if answer.status == 200 and pattern.search(req.path) and answer.content_type == "application/json":
+            body = json.loads(answer.body)
+            changed = rewrite(dict(req.query), body)
+            if changed is not None:
+                answer = dataclasses.replace(answer, body=json.dumps(changed).encode())
+        return answer, rule, req
+
+    emu.handle = handle  # type: ignore[method-assign]

@@ -1,0 +1,134 @@
+"""Odd but real data: null timestamps, invalid dates, custom fields whose type changed, empty pages that say
+more items follow, and ids repeated across pages. The tap must neither crash nor lose a record."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pipedrive_emulator.server import Emulator
+from tap_pipedrive.tap import TapPipedrive
+from tests.reliability.conftest import (
+    assert_exact,
+    duplicates,
+    log_tail,
+    rewrite_answers,
+    small_emulator,
+    sync,
+    tap_config,
+)
+from tests.tap.conftest import catalog_for
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with small_emulator() as emulator:
+        yield emulator
+
+
+def test_null_update_times_are_read_in_full_and_do_not_break_bookmarks(emu):
+    for stream, keys in (("deals", [3, 33]), ("persons", [4, 44]), ("notes", [5, 55])):
+        for key in keys:
+            emu.store.set_null_update_time(stream, key)
+    first = sync(tap_config(emu), streams=("deals", "persons", "notes"))
+    assert first.exit_code == 0, log_tail(first.log)
+    assert_exact(first.messages, emu, ("deals", "persons", "notes"))
+    for stream in ("deals", "persons", "notes"):
+        assert first.state["bookmarks"][stream], stream
+    emu.clock.advance(60)
+    emu.store.update("persons", 7, {"name": "changed"})
+    second = sync(tap_config(emu), streams=("deals", "persons", "notes"), state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
+    assert second.ids("persons") == [7]
+    assert second.counts["deals"] == second.counts["notes"] == 0
+
+
+@pytest.mark.parametrize("bad", ["0000-00-00 00:00:00", "2024-02-30 25:61:00", "not a date"])
+def test_invalid_update_times_become_null_and_the_record_is_kept(emu, bad):
+    """An impossible timestamp in the replication key (a date-time column): the record is emitted with a null
+    update time instead of crashing the sorted read or poisoning the bookmark; plain string columns such as
+    add_time are passed through as Pipedrive sent them."""
+    spoiled_ids = {k for k in emu.store.tables["notes"].rows if k % 7 == 0}
+
+    def spoil(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        for note in body.get("data") or []:
+            if note["id"] in spoiled_ids:
+                note["update_time"] = note["add_time"] = bad
+        return body
+
+    rewrite_answers(emu, r"^/v1/notes$", spoil)
+    result = sync(tap_config(emu), streams=["notes"])
+    assert result.exit_code == 0, log_tail(result.log)
+    assert sorted(result.ids("notes")) == sorted(k for k, r in emu.store.tables["notes"].rows.items()
+                                                  if r.deleted_at is None)
+    spoiled = [r for r in result.records["notes"] if r["id"] in spoiled_ids]
+    assert spoiled
+    assert all(r["update_time"] is None and r["add_time"] == bad for r in spoiled)
+    bookmark = result.state["bookmarks"]["notes"]["replication_key_value"]
+    assert bookmark == max(r["update_time"] for r in result.records["notes"] if r["update_time"])
+
+
+def test_custom_field_whose_type_changed_after_discovery(emu):
+    """A number field becomes a text field after the catalog was discovered: records still flow; a value
+    that no longer fits the catalog's type is left out (and logged), not sent as a wrong type."""
+    config = tap_config(emu)
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), ["persons"])
+    field = next(d for d in emu.store.field_defs("persons", custom_only=True) if d["field_type"] in {"double", "int"})
+    table = emu.store.field_table("persons")
+    row = next(r for r in table.rows.values() if r.data["key"] == field["key"])
+    row.data["field_type"] = "varchar"
+    table.changed(row)
+    emu.store.update("persons", 2, {"custom_fields": {field["key"]: "now text"}})
+    result = sync(config, catalog=catalog)
+    assert result.exit_code == 0, log_tail(result.log)
+    assert_exact(result.messages, emu, ["persons"])
+    assert "string" not in result.schemas["persons"]["properties"][field["key"]]["type"]
+    assert next(r for r in result.records["persons"] if r["id"] == 2)[field["key"]] is None
+    assert f"custom field {field['key']} is number in the catalog but string in Pipedrive now" in result.log
+
+
+@pytest.mark.parametrize("stream", ["notes", "persons"])
+def test_empty_page_that_says_more_items_follow_does_not_end_the_read(emu, stream):
+    """Pipedrive sometimes answers a page with no items but more_items_in_collection / next_cursor set (items
+    filtered out after paging); the tap must follow it, not stop and miss the rest."""
+    path = {"notes": r"^/v1/notes$", "persons": r"^/api/v2/persons$"}[stream]
+    emptied = {"done": False}
+
+    def empty_second_page(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
+        if emptied["done"] or not (query.get("start") or query.get("cursor")):
+            return None
+        emptied["done"] = True
+        # the same page, its items gone: the next page starts where this one would have ended
+        return {**body, "data": []}
+
+    rewrite_answers(emu, path, empty_second_page)
+    result = sync(tap_config(emu), streams=[stream])
+    assert result.exit_code == 0, log_tail(result.log)
+    assert emptied["done"]
+    got = {r["id"] for r in result.records[stream]}
+    stored = {k for k, r in emu.store.tables[stream].rows.items() if r.deleted_at is None}
+    assert len(stored - got) == 20, "exactly the emptied page is missing, nothing after it"
+
+
+@pytest.mark.parametrize("stream", ["notes", "persons", "deals"])
+def test_ids_repeated_across_pages_are_emitted_once(emu, stream):
+    """A record shows up on two pages (it moved while paging): no crash, no duplicate in one run."""
+    path = {"notes": r"^/v1/notes$", "persons": r"^/api/v2/persons$", "deals": r"^/api/v2/deals$"}[stream]
+    previous: dict[str, Any] = {}
+
+    def repeat_last(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        data = body.get("data") or []
+        if previous.get("last") is not None and data:
+            body["data"] = [copy.deepcopy(previous["last"]), *data]
+        if data:
+            previous["last"] = data[-1]
+        return body
+
+    rewrite_answers(emu, path, repeat_last)
+    result = sync(tap_config(emu), streams=[stream])
+    assert result.exit_code == 0, log_tail(result.log)
+    assert duplicates(result.messages, stream) == {}
+    assert_exact(result.messages, emu, [stream])
