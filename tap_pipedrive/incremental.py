@@ -12,6 +12,7 @@ asked for one second earlier) and the ids already emitted at that second are ski
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,14 +37,32 @@ def normalize_timestamp(value: Any) -> str | None:
     if len(text) >= 19 and text[4] == "-" and text[10] in " T" and text[13] == ":":
         rest = text[19:]
         if not rest or rest == "Z" or rest in {"+00:00", "+0000"} or (rest[0] == "." and rest[-1] == "Z"):
-            return f"{text[:10]}T{text[11:19]}Z"
+            # "0000-00-00 00:00:00" and impossible dates exist in real accounts: no timestamp, not a bad one
+            return f"{text[:10]}T{text[11:19]}Z" if _valid_day(text[:10]) and _valid_time(text[11:19]) else None
     elif len(text) == 10 and text[4] == "-":  # a bare date, e.g. start_date: "2024-01-01"
-        return f"{text}T00:00:00Z"
+        return f"{text}T00:00:00Z" if _valid_day(text) else None
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     return _format(parsed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_day(day: str) -> bool:
+    """Whether ``YYYY-MM-DD`` is a real date (cached: a read has few distinct days)."""
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_time(clock: str) -> bool:
+    """Whether ``HH:MM:SS`` is a real time of day."""
+    hh, mm, ss = clock[0:2], clock[3:5], clock[6:8]
+    return (clock[5] == ":" and hh.isdigit() and mm.isdigit() and ss.isdigit()
+            and hh < "24" and mm < "60" and ss < "60")
 
 
 def _format(moment: dt.datetime) -> str:
