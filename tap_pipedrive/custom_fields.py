@@ -13,6 +13,7 @@ or ``meltano run --refresh-catalog``). A sync never fails because of it.
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import json
 import logging
@@ -117,6 +118,19 @@ def converter_for(field_type: str) -> Converter:
     return to_text
 
 
+def _json_type(prop: Any) -> str | None:
+    """The non-null JSON type of a schema property."""
+    kinds = prop.get("type") if isinstance(prop, Mapping) else None
+    if isinstance(kinds, str):
+        return kinds
+    return next((k for k in kinds or () if k != "null"), None)
+
+
+#: converters that make a value fit a catalog column of that JSON type
+_BY_JSON_TYPE: Mapping[str, Converter] = {"integer": to_int, "number": to_number, "string": to_text,
+                                          "array": to_id_list}
+
+
 @dataclass(frozen=True)
 class _Planned:
     key: str
@@ -210,14 +224,34 @@ class CustomFieldPlan:
             renamed[wanted.get(described, name) if described else name] = schema
         return renamed
 
-    def restricted_to(self, properties: Iterable[str]) -> CustomFieldPlan:
-        """The plan without the fields whose column is not among ``properties`` (an older catalog)."""
+    def restricted_to(self, properties: Mapping[str, Any]) -> CustomFieldPlan:
+        """The plan for an input catalog's ``properties`` (possibly discovered earlier): fields whose column is
+        not in it are left out, and a field whose type changed since (a number field turned text) is converted
+        to the catalog's type, so a value that no longer fits becomes null instead of breaking the schema."""
         present = set(properties)
         columns = {k: c for k, c in self.columns.items() if c in present}
-        if len(columns) == len(self.columns):
-            return self
-        return CustomFieldPlan({k: self.fields[k] for k in columns}, columns, self.resolve_labels, self.logger,
-                               self.stream_name)
+        plan = self
+        if len(columns) != len(self.columns):
+            plan = CustomFieldPlan({k: self.fields[k] for k in columns}, columns, self.resolve_labels, self.logger,
+                                   self.stream_name)
+        current = plan.schema_properties()
+        planned = []
+        for item in plan._planned:
+            want, have = _json_type(properties.get(item.column)), _json_type(current.get(item.column))
+            convert = _BY_JSON_TYPE.get(want or "")
+            if convert is not None and want != have:
+                self.logger.warning(
+                    "%s: custom field %s is %s in the catalog but %s in Pipedrive now (its type changed); values "
+                    "are converted to %s, null where they do not fit, until the next discovery",
+                    self.stream_name, item.key, want, have, want,
+                )
+                planned.append(dataclasses.replace(item, convert=convert))
+            else:
+                planned.append(item)
+        if tuple(planned) != plan._planned:
+            plan = dataclasses.replace(plan)
+            plan._planned = tuple(planned)
+        return plan
 
     def column_map(self) -> dict[str, str]:
         """Field key → base column (what the ``*_fields`` streams publish)."""
