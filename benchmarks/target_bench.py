@@ -87,8 +87,10 @@ def target_config(bench: Bench, emu: EmulatorProcess, tag: str, *, burst: int | 
     return path
 
 
-def run_target(bench: Bench, emu: EmulatorProcess, tag: str, config: Path, stdin: Path) -> tuple[RunResult, int]:
-    time.sleep(2.1)  # start every measured phase with an empty 2 s window (no requests of the previous one)
+def run_target(bench: Bench, emu: EmulatorProcess, tag: str, config: Path, stdin: Path, *,
+               settle: bool = True) -> tuple[RunResult, int]:
+    if settle:
+        time.sleep(2.1)  # start every measured phase with an empty 2 s window (no requests of the previous one)
     before = emu.requests()
     cmd = [*TARGET, "--config", str(config)]
     result = run_measured(cmd, stdin_path=stdin, stderr_path=bench.raw / f"target-{tag}.stderr",
@@ -157,7 +159,7 @@ def memory_rows(bench: Bench) -> list[dict[str, Any]]:
                 tag = f"s5-{n}-{'b1000' if extra else 'default'}"
                 config = target_config(bench, emu, tag, burst=100_000, **extra)
                 data = write_person_input(bench.raw / f"target-mem-{tag}.jsonl", n, tag=tag, version=1)
-                r, _ = run_target(bench, emu, tag, config, data)
+                r, _ = run_target(bench, emu, tag, config, data, settle=False)
                 out[n] = r
             rows.append({"label": label, "small_n": small_n, "small_mb": out[small_n].max_rss_mb,
                          "large_n": large_n, "large_mb": out[large_n].max_rss_mb})
