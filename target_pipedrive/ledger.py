@@ -190,8 +190,12 @@ class Ledger:
 
     # --- journal -----------------------------------------------------------------------------------
 
-    def begin_create(self, resource: str, source_key: str, payload: dict[str, Any], payload_hash: str) -> str:
-        """Journal a create before its POST; returns the marker. An older intent for the key is replaced."""
+    def begin_create(
+        self, resource: str, source_key: str, payload: dict[str, Any], payload_hash: str,
+        created_at: dt.datetime | None = None,
+    ) -> str:
+        """Journal a create before its POST; returns the marker. An older intent for the key is replaced.
+        ``created_at`` is the attempt's time by Pipedrive's clock (default: the local clock)."""
         marker = str(uuid.uuid4())
         where = (
             (JOURNAL.c.account == self.account)
@@ -208,7 +212,7 @@ class Ledger:
                     marker=marker,
                     payload=json.dumps(payload, sort_keys=True, default=str),
                     payload_hash=payload_hash,
-                    created_at=_now(),
+                    created_at=created_at or _now(),
                 )
             )
         return marker

@@ -20,12 +20,16 @@ next run the same way.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import requests
 
 from pipedrive_core.catalogue import Resource
 from pipedrive_core.fields import FieldDef, is_custom_key
@@ -55,6 +59,41 @@ REJECT_MARK = "__tp_rejected__"
 RECORD_STATUSES = frozenset({400, 404, 409, 422})
 #: ambiguous outcomes of a POST: the record may exist although we got no answer
 AMBIGUOUS = (TransportError, ServerError, InvalidResponseError)
+
+
+class ServerClock:
+    """Pipedrive's current time, from the ``Date`` header of its latest answer plus the time elapsed since.
+
+    Reconciling a create of unknown outcome lists the records Pipedrive changed since the attempt, by
+    Pipedrive's timestamps: the local clock may be off by more than the lookup's margin.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: tuple[dt.datetime, float] | None = None
+
+    def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """A ``requests`` response hook."""
+        value = response.headers.get("Date")
+        if value:
+            try:
+                moment = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return response
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.timezone.utc)
+            with self._lock:
+                self._seen = (moment, time.monotonic())
+        return response
+
+    def now(self) -> dt.datetime:
+        """Pipedrive's time now (the local clock until an answer told it)."""
+        with self._lock:
+            seen = self._seen
+        if seen is None:
+            return dt.datetime.now(dt.timezone.utc)
+        moment, at = seen
+        return moment + dt.timedelta(seconds=time.monotonic() - at)
 
 
 class CreatePolicy(RetryPolicy):
@@ -175,6 +214,10 @@ class Runtime:
         # refresh and revoke the old one, so a second holder of the original token would be refused.
         create_session.auth_handler = session.auth_handler
         self.create_client = PipedriveClient(client.config, session=create_session)
+        #: Pipedrive's time, for "changed since" lookups against Pipedrive's own timestamps
+        self.server_clock = ServerClock()
+        for each in (session, create_session):
+            each.hooks["response"].append(self.server_clock.observe)
         self.ledger = ledger
         self.fields = FieldCache(client)
         self.summary = Summary(dry_run=dry_run)
@@ -383,8 +426,8 @@ class Runtime:
         if self.dry_run:
             self.summary.sample("create", {"stream": plan.stream, "key": identity.label, "body": body})
             return "created"
-        since = dt.datetime.now(dt.timezone.utc)
-        marker = self.ledger.begin_create(res.name, lkey, body, digest) if lkey else None
+        since = self.server_clock.now()
+        marker = self.ledger.begin_create(res.name, lkey, body, digest, created_at=since) if lkey else None
         try:
             new_id, data = self._create(ctx, parent, self._fields_body(ctx, body, None), since, terms)
         except Exception as exc:

@@ -204,3 +204,18 @@ def test_oauth_with_rotating_refresh_tokens_and_an_expiry_mid_run(tmp_path):
         assert run.summary["created"] == 12
         assert emu.requests.count(path="/oauth/token") >= 2
         assert_holds_exactly(emu, people(12))
+
+
+@pytest.mark.parametrize("kind", ["commit_then_timeout", "drop", "malformed"])
+def test_ambiguous_create_of_a_record_without_a_searchable_name_is_not_duplicated(emu, config, kind):
+    """Activities have no name to search by: reconciliation lists those Pipedrive changed since the attempt.
+    "Since" used to be the local clock, compared with Pipedrive's timestamps; the emulator's clock (like a
+    server whose clock differs from the client's by more than the 2-minute margin) made the lookup find
+    nothing, and the POST was sent again: a duplicate activity."""
+    emu.faults.add(kind, method="POST", path=r"^/api/v2/activities$", after=1, count=2, delay=0.8)
+    props = {"ext": {"type": "string"}, "subject": {"type": "string"}, "due_date": {"type": "string"}}
+    rows = [{"ext": f"a{i}", "subject": f"Call {i}", "due_date": f"2027-01-{i + 1:02d}"} for i in range(6)]
+    run = run_target(config, schema("activities", props, ["ext"]), *(record("activities", r) for r in rows))
+    assert emu.faults.fired(kind) == 2
+    assert run.summary["created"] == 6
+    assert sorted(a["subject"] for a in emu.store.records("activities")) == [r["subject"] for r in rows]
