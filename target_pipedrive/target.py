@@ -15,7 +15,10 @@ from typing import Any
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine, SingerReadError
+from singer_sdk.singerlib.json import deserialize_json
 
 from pipedrive_core.catalogue import CATALOGUE, Resource
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient
@@ -134,6 +137,18 @@ TARGET_SETTINGS = th.PropertiesList(
 )
 
 
+class _Reader(SingerReader):
+    """singer-sdk's reader, without the traceback it logs for a line that is not JSON (the error says it)."""
+
+    def deserialize_json(self, line: str) -> dict[str, Any]:
+        try:
+            parsed: dict[str, Any] = deserialize_json(line)
+        except ValueError:
+            shown = line if len(line) <= 200 else f"{line[:200]}… ({len(line)} characters)"
+            raise InvalidInputLine(f"an input line is not JSON: {shown.rstrip()}") from None
+        return parsed
+
+
 class StreamMappingError(ValueError):
     """A stream names no writable Pipedrive resource (unknown, retired or read-only)."""
 
@@ -147,6 +162,7 @@ class TargetPipedrive(Target):
         *CONNECTION_SETTINGS.wrapped.values(), *TARGET_SETTINGS.wrapped.values()
     ).to_dict()
     default_sink_class = PipedriveSink
+    message_reader_class = _Reader
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -176,7 +192,8 @@ class TargetPipedrive(Target):
         is on stderr already), not with a traceback."""
         try:
             super().invoke(*args, **kwargs)
-        except (RejectedRecordsError, RunStoppedError, StreamMappingError) as exc:
+        except (RejectedRecordsError, RunStoppedError, StreamMappingError, SingerReadError,
+                RecordsWithoutSchemaException) as exc:
             cls.logger.error("Stopping: %s", str(exc).splitlines()[0])
             raise SystemExit(1) from None
 

@@ -90,3 +90,15 @@ def test_tap_and_target_with_a_revoked_refresh_token_say_so(emu, tmp_path: Path)
     _assert_one_clear_error(tap.stderr, tap.returncode, "OAuth refresh token was refused")
     target = run_module("target_pipedrive", ["--config", str(cfg)], input_text=TARGET_INPUT, timeout=60)
     _assert_one_clear_error(target.stderr, target.returncode, "OAuth refresh token was refused")
+
+
+@pytest.mark.parametrize(("case", "lines", "needle"), [
+    ("not_json", text(schema("persons", {"ext": {"type": "string"}}, ["ext"])) + "{not json\n",
+     "an input line is not JSON: {not json"),
+    ("record_before_schema", text(record("persons", {"ext": "a", "name": "A"})),
+     "encountered before a corresponding schema"),
+], ids=["not_json", "record_before_schema"])
+def test_target_broken_singer_input_is_one_clear_line(emu, tmp_path: Path, case, lines, needle):
+    cfg = write_json(tmp_path / "config.json", {**_config(emu, {}), **target_files(tmp_path)})
+    out = run_module("target_pipedrive", ["--config", str(cfg)], input_text=lines, timeout=60)
+    _assert_one_clear_error(out.stderr, out.returncode, needle)
