@@ -145,6 +145,14 @@ def _check_start_date(value: Any) -> None:
         ) from None
 
 
+def _check_search_terms(value: Any) -> None:
+    """``search_terms`` keys name search streams; an unknown one used to be ignored without a word."""
+    known = sorted(spec.config_key for spec in SEARCH_STREAMS.values())
+    unknown = sorted(str(k) for k in (value or {}) if k not in known)
+    if unknown:
+        raise ConfigError(f"search_terms: {', '.join(unknown)} is not searchable; use {', '.join(known)}")
+
+
 def _load_base_schema(name: str) -> dict[str, Any]:
     text = resources.files("tap_pipedrive.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
@@ -178,6 +186,7 @@ class TapPipedrive(Tap):
         try:
             ClientConfig.from_config(self._config)
             _check_start_date(self._config.get("start_date"))
+            _check_search_terms(self._config.get("search_terms"))
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         reconciled_streams(self._config)

@@ -31,6 +31,8 @@ TAP_ONLY: list[tuple[str, dict[str, Any], str]] = [
     ("start_date_words", {"start_date": "yesterday"}, "start_date"),
     ("start_date_impossible", {"start_date": "2024-13-45"}, "start_date"),
     ("unknown_setting_value", {"custom_field_names": "label"}, "custom_field_names"),
+    ("unknown_search_stream", {"search_terms": {"dealz": ["acme"]}}, "search_terms: dealz is not searchable"),
+    ("unknown_reconcile_stream", {"reconcile_deletes": ["dealz"]}, "reconcile_deletes: dealz"),
 ]
 TARGET_ONLY: list[tuple[str, dict[str, Any], str]] = [
     ("unknown_on_error", {"on_error": "explode"}, "on_error"),
