@@ -219,3 +219,24 @@ def test_ambiguous_create_of_a_record_without_a_searchable_name_is_not_duplicate
     assert emu.faults.fired(kind) == 2
     assert run.summary["created"] == 6
     assert sorted(a["subject"] for a in emu.store.records("activities")) == [r["subject"] for r in rows]
+
+
+def test_daily_budget_running_out_mid_run_then_next_day_completes_exactly_once(tmp_path):
+    """Writes cost 5 tokens (v2): the budget ends mid-batch, the run stops with the reason; the next day's run
+    of the same input creates the rest, and nothing twice."""
+    with Emulator(seed=1, sizes=empty_sizes(), daily_budget=120) as emu:
+        cfg = {"api_token": emu.api_token, "api_url": emu.url, **target_files(tmp_path), **TARGET_FAST}
+        rows = people(30)
+        stops: list[str] = []
+        for _ in range(10):  # one run a day
+            emu.restore_budget()
+            try:
+                run_target(cfg, *messages(rows))
+                break
+            except RunStoppedError as exc:
+                stops.append(str(exc))
+        else:
+            pytest.fail("never completed")
+        assert stops, "the budget never ran out"
+        assert all("daily API token budget" in s for s in stops)
+        assert_holds_exactly(emu, rows)
