@@ -6,10 +6,11 @@ from target_pipedrive.sinks import PipedriveSink
 from target_pipedrive.target import TargetPipedrive
 
 
-def test_default_batch_is_1000_records_not_the_sdk_10000():
+def test_default_batch_is_1000_records_not_the_sdk_10000(tmp_path):
     assert PipedriveSink.MAX_SIZE_DEFAULT == 1000
     target = TargetPipedrive(
-        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True},
+        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True,
+                "ledger_url": f"sqlite:///{tmp_path}/ledger.sqlite"},
         parse_env_config=False,
         validate_config=True,
     )
@@ -17,9 +18,10 @@ def test_default_batch_is_1000_records_not_the_sdk_10000():
     assert sink.max_size == 1000
 
 
-def test_batch_size_rows_still_overrides():
+def test_batch_size_rows_still_overrides(tmp_path):
     target = TargetPipedrive(
-        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True, "batch_size_rows": 50},
+        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True, "batch_size_rows": 50,
+                "ledger_url": f"sqlite:///{tmp_path}/ledger.sqlite"},
         parse_env_config=False,
         validate_config=True,
     )
