@@ -23,9 +23,7 @@ def demote(text: str, levels: int) -> str:
     for line in text.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        if not fenced and line.startswith("#"):
-            line = "#" * levels + line
-        out.append(line)
+        out.append("#" * levels + line if not fenced and line.startswith("#") else line)
     return "\n".join(out).strip() + "\n"
 
 
@@ -47,7 +45,8 @@ def build() -> str:
             continue
         chunks.append(demote(text, max(0, 2 - top_level(text))))
     if RESULTS.is_file():
-        results = RESULTS.read_text(encoding="utf-8").replace("](throughput.png)", "](benchmarks/results/throughput.png)")
+        results = RESULTS.read_text(encoding="utf-8")
+        results = results.replace("](throughput.png)", "](benchmarks/results/throughput.png)")
         chunks.append(demote(results, max(0, 3 - top_level(results))))
     return "\n".join(chunks)
 
