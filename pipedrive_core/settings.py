@@ -30,6 +30,12 @@ CONNECTION_SETTINGS = th.PropertiesList(
         secret=True,
         description="OAuth refresh token; access tokens are refreshed from it (rotated tokens kept for the run).",
     ),
+    th.Property(
+        "oauth_token_store",
+        th.StringType,
+        description="File that keeps the newest OAuth refresh token when Pipedrive rotates it (mode 0600), so the "
+        "next run does not present a revoked one. Recommended with OAuth; unset: rotated tokens live for one run.",
+    ),
     th.Property("oauth_token_url", th.StringType, default=DEFAULT_TOKEN_URL, description="OAuth token endpoint."),
     th.Property("request_timeout", th.NumberType, default=60, description="Seconds to wait for one answer."),
     th.Property(

@@ -51,6 +51,7 @@ class ClientConfig:
     oauth_client_secret: str | None = None
     oauth_refresh_token: str | None = None
     oauth_token_url: str = DEFAULT_TOKEN_URL
+    oauth_token_store: str | None = None
     timeout: float = 60.0
     max_retries: int = 7
     backoff_base: float = 1.0
@@ -95,6 +96,7 @@ class ClientConfig:
             oauth_client_secret=oauth["oauth_client_secret"],
             oauth_refresh_token=oauth["oauth_refresh_token"],
             oauth_token_url=token_url,
+            oauth_token_store=str(config["oauth_token_store"]) if config.get("oauth_token_store") else None,
             timeout=timeout,
             max_retries=retries,
             backoff_base=float(config.get("backoff_base_seconds") or 1.0),

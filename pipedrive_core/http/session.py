@@ -37,6 +37,7 @@ from pipedrive_core.http.errors import (
 )
 from pipedrive_core.http.ratelimit import RateLimiter
 from pipedrive_core.http.retry import RetryPolicy
+from pipedrive_core.http.token_store import RefreshTokenStore
 
 logger = logging.getLogger("pipedrive.http")
 
@@ -88,12 +89,20 @@ class PipedriveSession(requests.Session):
         self.config = config
         self.auth_handler: ApiTokenAuth | OAuthRefreshAuth
         if config.uses_oauth:
+            refresh_token = str(config.oauth_refresh_token)
+            store = (
+                RefreshTokenStore(config.oauth_token_store, client_id=str(config.oauth_client_id),
+                                  configured_token=refresh_token)
+                if config.oauth_token_store
+                else None
+            )
             self.auth_handler = OAuthRefreshAuth(
                 client_id=str(config.oauth_client_id),
                 client_secret=str(config.oauth_client_secret),
-                refresh_token=str(config.oauth_refresh_token),
+                refresh_token=(store.load() if store else None) or refresh_token,
                 token_url=config.oauth_token_url,
                 timeout=config.timeout,
+                on_rotate=store.save if store else None,
             )
         else:
             self.auth_handler = ApiTokenAuth(str(config.api_token))

@@ -331,3 +331,29 @@ def test_iter_pages_follows_v1_offsets_and_v2_cursors(sleeps):
     pages = list(client.iter_pages("/api/v2/deals", pagination=Pagination.CURSOR))
     assert pages == [[{"id": 3}], [{"id": 1}]]
     assert "cursor=abc" in responses.calls[3].request.url
+
+
+@responses.activate
+def test_rotated_refresh_token_is_kept_in_the_token_store_for_the_next_process(sleeps, tmp_path):
+    store = tmp_path / "oauth.json"
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    responses.get("https://acme.pipedrive.com/api/v2/deals", json=OK)
+    make_client(sleeps, **OAUTH, oauth_token_store=str(store)).request("GET", "/api/v2/deals")
+    assert store.stat().st_mode & 0o777 == 0o600
+    assert "refresh-2" in store.read_text()
+    # the next run (a new session) presents the rotated token, not the revoked one from its config
+    responses.post(TOKEN_URL, json=_token_answer(2))
+    make_client(sleeps, **OAUTH, oauth_token_store=str(store)).request("GET", "/api/v2/deals")
+    assert "refresh_token=refresh-2" in responses.calls[2].request.body
+    assert "refresh-3" in store.read_text()
+
+
+@responses.activate
+def test_a_newly_configured_refresh_token_wins_over_the_store(sleeps, tmp_path):
+    store = tmp_path / "oauth.json"
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    responses.get("https://acme.pipedrive.com/api/v2/deals", json=OK)
+    make_client(sleeps, **OAUTH, oauth_token_store=str(store)).request("GET", "/api/v2/deals")
+    reauthorised = {**OAUTH, "oauth_refresh_token": "fresh-from-reauthorisation"}
+    make_client(sleeps, **reauthorised, oauth_token_store=str(store)).request("GET", "/api/v2/deals")
+    assert "refresh_token=fresh-from-reauthorisation" in responses.calls[2].request.body

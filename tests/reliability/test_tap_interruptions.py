@@ -172,15 +172,15 @@ def test_oauth_refresh_token_revoked_mid_run_stops_clearly_and_resumes_after_rea
     assert_exact(first.messages + second.messages, emu)
 
 
-@pytest.mark.xfail(strict=True, reason="a rotated refresh token lives only in memory: the next run (a new "
-                   "process) presents the revoked one; needs a place to persist it (see docs/reliability.md)")
-def test_rotated_refresh_token_is_still_usable_by_the_next_run():
+def test_rotated_refresh_token_is_still_usable_by_the_next_run(tmp_path):
+    """With ``oauth_token_store`` the next process presents the rotated token, not the revoked one."""
     rotating = OAuthSettings(client_id="rel-client", client_secret="rel-secret-0000",
                              refresh_token="rel-refresh-0000", rotate_refresh_tokens=True)
     with small_emulator(oauth=rotating) as emu:
-        first = sync(_oauth_config(emu), streams=["persons"])
+        config = {**_oauth_config(emu), "oauth_token_store": str(tmp_path / "oauth-token.json")}
+        first = sync(config, streams=["persons"])
         assert first.exit_code == 0, log_tail(first.log)
-        second = sync(_oauth_config(emu), streams=["persons"], state=first.state)
+        second = sync(config, streams=["persons"], state=first.state)
         assert second.exit_code == 0, log_tail(second.log)
 
 
