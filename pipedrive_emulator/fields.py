@@ -18,6 +18,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from pipedrive_core.fields import ADDRESS_PARTS
+
 from .envelope import ApiError, bad_request
 
 #: One custom field of every type a user can create, in the order the seeder adds them; names collide on
@@ -43,18 +45,6 @@ CUSTOM_TYPES: tuple[tuple[str, str], ...] = (
     ("varchar_options", "Segment"),
 )
 
-ADDRESS_PARTS: tuple[str, ...] = (
-    "subpremise",
-    "street_number",
-    "route",
-    "sublocality",
-    "locality",
-    "admin_area_level_1",
-    "admin_area_level_2",
-    "country",
-    "postal_code",
-    "formatted_address",
-)
 
 OPTION_LABELS: dict[str, tuple[str, ...]] = {
     "Region": ("EMEA", "North America", "LATAM", "APAC"),
