@@ -37,7 +37,7 @@ class IgnoreRemaining(RateLimiter):
 
 
 VARIANTS: list[tuple[str, type[RateLimiter], float, int]] = [
-    ("current: window 2.00 s, headroom 1", RateLimiter, 2.0, 1),
+    ("no margin (before 4d31878): window 2.00 s", RateLimiter, 2.0, 1),
     ("headroom 3", RateLimiter, 2.0, 3),
     ("window 2.05 s, headroom 1", RateLimiter, 2.05, 1),
     ("window 2.10 s, headroom 1", RateLimiter, 2.10, 1),

@@ -152,7 +152,7 @@ def memory_rows(bench: Bench) -> list[dict[str, Any]]:
     rows = []
     sizes = {k: min(v, 50) for k, v in bench.p.sizes.items()}
     with bench.emulator("s5-target", sizes=sizes, latency_ms=0, burst=100_000) as emu:
-        for label, extra in (("target, default batch (≤ 10,000)", {}),
+        for label, extra in (("target, default settings", {}),
                              ("target, batch_size_rows 1000", {"batch_size_rows": 1000})):
             out: dict[int, RunResult] = {}
             for n in (small_n, large_n):
