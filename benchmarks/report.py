@@ -36,6 +36,10 @@ def _target(met: bool | None) -> str:
     return "**met**" if met else "**not met**"
 
 
+def _run_of(section: dict[str, Any]) -> list[str]:
+    return [f"Measured in the run of {section['from_run']}.", ""] if section.get("from_run") else []
+
+
 def render_markdown(res: dict[str, Any]) -> str:
     meta = res["meta"]
     out: list[str] = [
@@ -56,9 +60,9 @@ def render_markdown(res: dict[str, Any]) -> str:
     ]
     s1 = res.get("scenario1")
     if s1:
-        out += ["## 1. Tap full sync", ""]
+        out += ["## 1. Tap full sync", "", *_run_of(s1)]
         rows = []
-        for who in ("ours", "ours_fast", "ours_fast_prefetch", "peer"):
+        for who in ("ours", "peer"):
             r = s1.get(who)
             if not r:
                 continue
@@ -74,8 +78,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         )
         out += [
             "",
-            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×** (with the proposed fast path "
-            f"{_f(s1.get('ours_fast_over_peer'))}×, plus prefetch {_f(s1.get('ours_fast_prefetch_over_peer'))}×). "
+            f"Ours ÷ singer-io: **{_f(s1.get('ours_over_peer'))}×**. "
             f"Targets: ≥ 0.9 of the bound — {_target(s1.get('target_bound_met'))}; "
             f"≥ 3× singer-io — {_target(s1.get('target_peer_met'))}.",
         ]
@@ -84,7 +87,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         out += [""]
     s2 = res.get("scenario2")
     if s2:
-        out += ["## 2. Tap incremental after changing 1 % of records", ""]
+        out += ["## 2. Tap incremental after changing 1 % of records", "", *_run_of(s2)]
         out += _table(
             ["incremental run", "changed records", "records emitted", "requests", "requests / changed record",
              "wall s", "wall ÷ full sync"],
@@ -97,29 +100,22 @@ def render_markdown(res: dict[str, Any]) -> str:
                 f"The full sync used {_f(s2.get('full_requests'))} requests.", ""]
     s3 = res.get("scenario3")
     if s3:
-        out += ["## 3. Tap CPU (no latency, no rate limit)", ""]
+        out += ["## 3. Tap CPU (no latency, no rate limit)", "", *_run_of(s3)]
         rows = [["tap full sync", s3["tap"]["records"], s3["tap"]["wall_s"], s3["tap"]["records_per_s"],
                  s3["tap"].get("streaming_records_per_s"), s3["tap"]["cpu_s"]]]
-        if s3.get("tap_fast"):
-            f = s3["tap_fast"]
-            rows.append(["tap + proposed fast path", f["records"], f["wall_s"], f["records_per_s"],
-                         f.get("streaming_records_per_s"), f["cpu_s"]])
         b = s3["baseline"]
         rows.append(["download + json.loads only", b["records"], b["wall_s"], b["records_per_s"], None, b["cpu_s"]])
         out += _table(["run", "records", "wall s", "records/s", "records/s after 1st record", "CPU s"], rows)
-        out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate; with the "
-                f"proposed fast path **{_f(s3.get('tap_fast_over_baseline'))}**. cProfile total: "
-                f"{_f(s3.get('profile_total_s'))} s as is, {_f(s3.get('profile_total_fast_s'))} s with the fast path.",
-                ""]
-        for key, title in (("hotspots", "as is"), ("hotspots_fast", "with the proposed fast path")):
-            if s3.get(key):
-                out += [f"Top functions by own time (cProfile of the tap at zero latency, {title}):", ""]
-                out += _table(["function", "own s", "cumulative s", "calls"],
-                              [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3[key]])
-                out += [""]
+        out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate. cProfile "
+                f"total: {_f(s3.get('profile_total_s'))} s.", ""]
+        if s3.get("hotspots"):
+            out += ["Top functions by own time (cProfile of the tap at zero latency):", ""]
+            out += _table(["function", "own s", "cumulative s", "calls"],
+                          [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3["hotspots"]])
+            out += [""]
     s4 = res.get("scenario4")
     if s4:
-        out += ["## 4. Target writes", ""]
+        out += ["## 4. Target writes", "", *_run_of(s4)]
         rows = [[p["label"], p["records"], p["requests"], p["wall_s"], p["requests_per_s"], p["of_bound"]]
                 for p in s4["phases"]]
         out += _table(["phase", "records", "requests", "wall s", "requests/s", "÷ bound"], rows)
@@ -131,7 +127,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         out += ["", f"Target ≥ 0.9 of the write bound — {_target(s4.get('target_bound_met'))}.", ""]
     s5 = res.get("scenario5")
     if s5:
-        out += ["## 5. Peak memory (RSS)", ""]
+        out += ["## 5. Peak memory (RSS)", "", *_run_of(s5)]
         rows = [[m["label"], m["small_n"], m["small_mb"], m["large_n"], m["large_mb"], m["change_pct"]]
                 for m in s5["rows"]]
         out += _table(["process", "N records", "peak MB at N", "10 × N records", "peak MB at 10 × N", "change %"],
@@ -155,9 +151,8 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     labels, values = [], []
     s1 = res.get("scenario1") or {}
-    short = {"ours": "ours", "ours_fast": "ours+fast", "ours_fast_prefetch": "ours+fast\n+prefetch",
-             "peer": "singer-io 2.1.0"}
-    for who in ("ours", "ours_fast", "ours_fast_prefetch", "peer"):
+    short = {"ours": "ours", "peer": "singer-io 2.1.0"}
+    for who in ("ours", "peer"):
         if s1.get(who):
             labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
             values.append(s1[who]["records_per_s"])
@@ -165,9 +160,6 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     if s3:
         labels.append("ours\n@0 ms")
         values.append(s3["tap"]["records_per_s"])
-        if s3.get("tap_fast"):
-            labels.append("ours+fast path\n@0 ms")
-            values.append(s3["tap_fast"]["records_per_s"])
         labels.append("download +\njson.loads @0 ms")
         values.append(s3["baseline"]["records_per_s"])
     ax.bar(labels, values, color="tab:blue")

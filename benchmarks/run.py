@@ -29,12 +29,6 @@ from benchmarks.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
-#: A/B variants of the tap with proposed changes applied by the benchmark only (see benchmarks/entry.py):
-#: key in results.json → (label, entry-point variant)
-TAP_VARIANTS: dict[str, tuple[str, str]] = {
-    "ours_fast": ("ours + proposed fast path", "tap+fast"),
-    "ours_fast_prefetch": ("ours + fast path + prefetch (proposal)", "tap+fast+prefetch"),
-}
 #: deal children read in the incremental run (scenario 2) for the changed deals only
 INCREMENTAL_CHILDREN = ["deal_products", "deal_followers"]
 NO_LIMIT_BURST = 100_000
@@ -97,11 +91,10 @@ class Bench:
         return path
 
     def run_tap(self, emu: EmulatorProcess, tag: str, *, burst: int, streams: list[str],
-                state: dict | None = None, profile_to: Path | None = None,
-                variant: str = "tap") -> tuple[RunResult, int]:
+                state: dict | None = None, profile_to: Path | None = None) -> tuple[RunResult, int]:
         config = self.tap_config(emu, tag, burst)
         catalog = self.tap_catalog(config, tag, streams)
-        cmd = [*TAP[:-1], variant, "--config", str(config), "--catalog", str(catalog)]
+        cmd = [*TAP, "--config", str(config), "--catalog", str(catalog)]
         if profile_to is not None:
             cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd[1:]]
         if state is not None:
@@ -141,16 +134,10 @@ class Bench:
             emu.warm(READ_STREAMS)
             ours, ours_req = self.run_tap(emu, "s1-full", burst=self.p.burst, streams=READ_STREAMS)
             s1: dict[str, Any] = {"ours": self.summary("ours (tap-pipedrive)", ours, ours_req)}
-            for key, (label, variant) in TAP_VARIANTS.items():
-                r, used = self.run_tap(emu, f"s1-full-{variant}", burst=self.p.burst, streams=READ_STREAMS,
-                                       variant=variant)
-                s1[key] = self.summary(label, r, used)
             if self.use_peer:
                 s1["peer"] = self.run_peer(emu)
             if s1.get("peer"):
                 s1["ours_over_peer"] = s1["ours"]["records_per_s"] / s1["peer"]["records_per_s"]
-                for key in TAP_VARIANTS:
-                    s1[f"{key}_over_peer"] = s1[key]["records_per_s"] / s1["peer"]["records_per_s"]
                 s1["target_peer_met"] = s1["ours_over_peer"] >= 3.0
             s1["target_bound_met"] = s1["ours"]["of_bound"] >= 0.9
             self.res["scenario1"] = s1
@@ -213,8 +200,6 @@ class Bench:
         with self.emulator("s3", latency_ms=0, burst=NO_LIMIT_BURST) as emu:
             emu.warm(READ_STREAMS)
             tap, tap_req = self.run_tap(emu, "s3-nolatency", burst=NO_LIMIT_BURST, streams=READ_STREAMS)
-            fast, fast_req = self.run_tap(emu, "s3-nolatency-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
-                                          variant="tap+fast")
             base_json = self.raw / "baseline.json"
             base = run_measured(
                 [sys.executable, "-m", "benchmarks.baseline", "--out", str(base_json), emu.url, emu.token,
@@ -223,13 +208,9 @@ class Bench:
             ).check()
             base_records = int(json.loads(base_json.read_text())["records"])
             prof = self.raw / "tap-s3.prof"
-            prof_fast = self.raw / "tap-s3-fastpath.prof"
             self.run_tap(emu, "s3-profile", burst=NO_LIMIT_BURST, streams=READ_STREAMS, profile_to=prof)
-            self.run_tap(emu, "s3-profile-fastpath", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
-                         profile_to=prof_fast, variant="tap+fast")
         s3: dict[str, Any] = {
             "tap": self.summary("ours, no latency", tap, tap_req),
-            "tap_fast": self.summary("ours + fast path, no latency", fast, fast_req),
             "baseline": {
                 "records": base_records,
                 "wall_s": base.wall_s,
@@ -237,12 +218,9 @@ class Bench:
                 "records_per_s": base_records / base.wall_s if base.wall_s else 0.0,
             },
             "hotspots": hotspots(prof, 15),
-            "hotspots_fast": hotspots(prof_fast, 12),
             "profile_total_s": profile_total(prof),
-            "profile_total_fast_s": profile_total(prof_fast),
         }
         s3["tap_over_baseline"] = s3["tap"]["records_per_s"] / s3["baseline"]["records_per_s"]
-        s3["tap_fast_over_baseline"] = s3["tap_fast"]["records_per_s"] / s3["baseline"]["records_per_s"]
         self.res["scenario3"] = s3
 
     # -- scenario 4 -----------------------------------------------------------------------------------
@@ -276,6 +254,33 @@ class Bench:
             "rows": rows,
             "target_met": all(abs(r["change_pct"]) <= 20.0 for r in rows),
         }
+
+
+SCENARIO_KEYS = ("scenario1", "scenario2", "scenario3", "scenario4", "scenario5")
+
+
+def merge_previous(res: dict[str, Any], previous_json: Path) -> None:
+    """Label each scenario with the run it comes from, and keep the scenarios this run did not measure
+    (``--scenarios`` subset) from the previous ``results.json`` in the same directory, labelled with theirs."""
+    this_run = f"{res['meta']['started']} UTC (`{res['meta']['command']}`)"
+    for key in SCENARIO_KEYS:
+        if key in res:
+            res[key]["from_run"] = this_run
+    try:
+        previous = json.loads(previous_json.read_text())
+    except (OSError, ValueError):
+        return
+    prev_meta = previous.get("meta") or {}
+    prev_run = f"{prev_meta.get('started', '?')} UTC (`{prev_meta.get('command', '?')}`)"
+    kept = []
+    for key in SCENARIO_KEYS:
+        if key not in res and key in previous:
+            res[key] = previous[key]
+            res[key].setdefault("from_run", prev_run)
+            kept.append(key.removeprefix("scenario"))
+    if kept:
+        res["notes"].append(f"Scenario(s) {', '.join(kept)} not rerun: figures kept from an earlier run, "
+                            "named under each section heading.")
 
 
 def profile_total(prof: Path) -> float | None:
@@ -350,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.scenario_5()
     bench.res["meta"]["duration_s"] = time.time() - started
     bench.res["meta"]["load_at_end"] = _load()
+    merge_previous(bench.res, out / "results.json")
     md, png, _ = write_report(bench.res, out)
     log(f"wrote {md} and {png}")
     return 0

@@ -25,6 +25,7 @@ from pipedrive_core.http.errors import PipedriveError
 from pipedrive_core.settings import CONNECTION_SETTINGS
 from tap_pipedrive.client import stop
 from tap_pipedrive.custom_fields import CustomFieldPlan
+from tap_pipedrive.fastpath import FastSingerWriter
 from tap_pipedrive.incremental import http_date
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
@@ -165,6 +166,8 @@ class TapPipedrive(Tap):
     name = "tap-pipedrive"
     package_name = "pipedrive-singer"
     dynamic_catalog = True
+    #: the SDK's messages, byte for byte, from the C JSON encoder; stdout flushed after non-RECORD messages
+    message_writer_class = FastSingerWriter
     config_jsonschema = th.PropertiesList(*CONNECTION_SETTINGS, *TAP_SETTINGS).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.peer import peer_installed
+from benchmarks.report import render_markdown
+from benchmarks.run import merge_previous
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +52,23 @@ def test_harness_smoke_run_writes_table_and_plot(tmp_path: Path) -> None:
     assert res["scenario4"]["phases"]
     assert all(p["requests"] > 0 for p in res["scenario4"]["phases"])
     assert all(row["small_mb"] > 0 and row["large_mb"] > 0 for row in res["scenario5"]["rows"])
+
+
+def test_subset_run_keeps_earlier_scenarios_with_their_provenance(tmp_path: Path) -> None:
+    earlier = {"meta": {"started": "2026-01-01 10:00", "command": "python -m benchmarks.run"}, "notes": [],
+               "scenario2": {"changed": 1, "changed_by_stream": {}, "variants": [], "requests": 1},
+               "scenario3": {"old": True}}
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    res = {"meta": {"started": "2026-01-02 11:00", "command": "python -m benchmarks.run --scenarios 3"},
+           "notes": [], "scenario3": {"new": True}}
+    merge_previous(res, tmp_path / "results.json")
+    this = "2026-01-02 11:00 UTC (`python -m benchmarks.run --scenarios 3`)"
+    assert res["scenario3"] == {"new": True, "from_run": this}
+    assert res["scenario2"]["from_run"] == "2026-01-01 10:00 UTC (`python -m benchmarks.run`)"
+    assert "scenario1" not in res
+    assert any("2" in note and "earlier run" in note for note in res["notes"])
+    meta = {"profile": "default", "command": "x", "started": "s", "machine": "m", "seed": 1, "latency_ms": 1.0,
+            "burst": 80, "custom_fields": 1, "sizes": {}, "total_records": 0, "read_bound": 1, "write_bound": 1,
+            "sequential_read_bound": 1}
+    md = render_markdown({"meta": meta, "notes": [], "scenario2": res["scenario2"]})
+    assert "Measured in the run of 2026-01-01 10:00 UTC" in md

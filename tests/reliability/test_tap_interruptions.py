@@ -146,7 +146,8 @@ def test_oauth_access_token_expiring_mid_run_is_refreshed_and_the_sync_continues
     result = sync(_oauth_config(emu), streams=MATRIX_STREAMS)
     assert result.exit_code == 0, log_tail(result.log)
     assert emu.requests.count(path="/oauth/token") >= 3  # first token + two refreshes
-    assert emu.requests.count(status=401) == 2
+    # two expiries; the stream's prefetched next page and a child read can both be in flight with the old token
+    assert emu.requests.count(status=401) in (2, 3)
     assert_exact(result.messages, emu)
 
 

@@ -1,0 +1,210 @@
+"""The per-record fast path (``tap_pipedrive/fastpath.py``) emits exactly what singer-sdk's default path
+emits, and the page prefetch (``PipedriveStream.request_records``) the same records, STATE that never
+covers a record not yet written, and the same final state: real tap runs against the emulator, compared
+message by message with the SDK's own path (``tests/tap/sdk_path.py``)."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import decimal
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from singer_sdk.helpers._typing import _conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.json import serialize_json
+
+from benchmarks.emulator import EmulatorProcess
+from tap_pipedrive.fastpath import SchemaPlan, conform_root_only, fast_serialize, uses_plain_maps
+from tap_pipedrive.tap import TapPipedrive
+from tests.tap.conftest import base_config, requested_paths
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": ["integer"]},
+        "name": {"type": ["string", "null"]},
+        "flag": {"type": ["boolean", "null"]},
+        "strict_flag": {"type": "boolean"},
+        "either": {"type": ["boolean", "string", "null"]},
+        "value": {"type": ["number", "null"]},
+        "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+        "loose_list": {"type": ["array", "null"]},
+        "obj": {"type": ["object", "null"], "properties": {"a": {"type": "integer"}}},
+        "free": {"type": ["object", "null"]},
+        "when": {"type": ["string", "null"], "format": "date-time"},
+        "anything": {},
+    },
+}
+
+RECORDS = [
+    {"id": 1, "name": "a", "flag": 1, "strict_flag": 0, "either": 1, "value": 1.5, "tags": ["x"], "obj": {"a": 1}},
+    {"id": 2, "name": None, "flag": None, "strict_flag": True, "value": None, "tags": None, "obj": None},
+    {"id": 3, "flag": "yes", "value": math.nan, "free": {"b": 2}, "loose_list": [1, "2"], "unknown": 5},
+    {"id": 4, "value": decimal.Decimal("1.10"), "when": datetime.datetime(2026, 1, 2, 3, 4, 5,
+                                                                         tzinfo=datetime.timezone.utc)},
+    {"id": 5, "value": math.inf, "flag": False, "anything": {"deep": [1, {"x": None}]}, "tags": ("t",)},
+    {"id": 6, "when": datetime.date(2026, 1, 2), "flag": [], "obj": ["not", "an", "object"], "name": b"\x00"},
+    {},
+]
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_conform_root_only_equals_the_sdk(record: dict) -> None:
+    expected = _conform_record_data_types(dict(record), SCHEMA, TypeConformanceLevel.ROOT_ONLY, None)
+    got = conform_root_only(dict(record), SchemaPlan(SCHEMA))
+    assert repr(got) == repr(expected)  # repr: NaN != NaN
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"type": "RECORD", "stream": "s", "record": {"a": 1, "b": "é\n\"", "c": [1.5, None, True], "d": {"e": -0.0}}},
+        {"t": datetime.datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=datetime.timezone.utc)},
+        {"d": datetime.date(2026, 1, 2), "tm": datetime.time(1, 2)},
+        {"n": decimal.Decimal("12.3400")},
+        {"nan": math.nan, "inf": -math.inf},
+        {"big": 2**70, "tiny": 1e-300, "uni": "😀 ü"},
+    ],
+)
+def test_fast_serialize_equals_the_sdk(obj: dict) -> None:
+    assert fast_serialize(obj) == serialize_json(obj)
+
+
+STREAMS = ["deals", "persons", "organizations", "activities", "notes", "deal_products"]
+SIZES = {"deals": 60, "persons": 40, "organizations": 20, "activities": 50, "notes": 30}
+STREAM_MAPS = {
+    "stream_maps": {"deals": {"title_upper": "title.upper()", "value": "__NULL__"},
+                    "persons": {"__filter__": "id % 2 == 0"}},
+    "flattening_enabled": True,
+    "flattening_max_depth": 1,
+}
+#: run-dependent text: extraction time, the sync's start time in STATE
+_VOLATILE = re.compile(r'"(time_extracted|replication_key_signpost)":"[^"]*"')
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("fastpath")
+    with EmulatorProcess(seed=7, sizes=SIZES, custom_fields=12, latency_ms=0, burst=None,
+                         log_path=tmp / "emulator.log") as emu:
+        # small pages: many pages per stream, so the prefetch and the per-page STATE are exercised
+        config = {"api_token": emu.token, "api_url": emu.url, "page_size": 7}
+        tap = TapPipedrive(config=config, parse_env_config=False, validate_config=True)
+        catalog = tap.catalog_dict
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] in STREAMS
+        yield tmp, config, catalog
+
+
+def _run(tmp: Path, variant: str, config: dict, catalog: dict, tag: str) -> list[str]:
+    config_path, catalog_path = tmp / f"config-{tag}.json", tmp / f"catalog-{tag}.json"
+    config_path.write_text(json.dumps(config))
+    catalog_path.write_text(json.dumps(catalog))
+    proc = subprocess.run([sys.executable, "-m", "tests.tap.sdk_path", variant, "--config", str(config_path),
+                           "--catalog", str(catalog_path)], cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [_VOLATILE.sub(r'"\1":"-"', line) for line in proc.stdout.splitlines()]
+
+
+def _records(lines: list[str]) -> list[str]:
+    return [line for line in lines if json.loads(line)["type"] != "STATE"]
+
+
+def _states(lines: list[str]) -> list[tuple[int, str]]:
+    """(records written before it, state text) of every STATE message."""
+    out, seen = [], 0
+    for line in lines:
+        if json.loads(line)["type"] == "STATE":
+            out.append((seen, line))
+        else:
+            seen += 1
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_fast_path_and_prefetch_against_the_sdk(setup: Any) -> None:
+    tmp, config, catalog = setup
+    sdk = _run(tmp, "sdk", config, catalog, "a")
+    fast = _run(tmp, "noprefetch", config, catalog, "a")
+    product = _run(tmp, "product", config, catalog, "a")
+    assert sum('"type":"RECORD"' in line for line in sdk) > 200
+    assert fast == sdk  # byte for byte (volatile timestamps aside), message by message
+    # prefetch: the same records and SCHEMA in the same order, the same final state ...
+    assert _records(product) == _records(sdk)
+    assert _states(product)[-1][1] == _states(sdk)[-1][1]
+    # ... and every STATE is one the SDK wrote too, no earlier in the stream of records: it never covers a
+    # record not yet written (prefetching moves a page's STATE one page later, never earlier)
+    sdk_states = _states(sdk)
+    for seen, state in _states(product):
+        assert any(state == s and at <= seen for at, s in sdk_states), state
+
+
+@pytest.mark.timeout(300)
+def test_fast_path_with_deselected_properties(setup: Any) -> None:
+    tmp, config, catalog = setup
+    catalog = copy.deepcopy(catalog)
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            bc = meta["breadcrumb"]
+            if entry["tap_stream_id"] in {"deals", "persons"} and len(bc) == 2 and bc[1] in {"title", "name",
+                                                                                            "label_ids"}:
+                meta["metadata"]["selected"] = False
+    sdk = _run(tmp, "sdk", config, catalog, "b")
+    assert not any('"title":' in line for line in sdk if '"stream":"deals"' in line and '"RECORD"' in line)
+    assert _run(tmp, "noprefetch", config, catalog, "b") == sdk
+
+
+@pytest.mark.timeout(300)
+def test_stream_maps_and_flattening_take_the_sdk_path(setup: Any) -> None:
+    tmp, config, catalog = setup
+    mapped = {**config, **STREAM_MAPS}
+    sdk = _run(tmp, "sdk", mapped, catalog, "c")
+    assert any('"title_upper":' in line for line in sdk)
+    assert _run(tmp, "noprefetch", mapped, catalog, "c") == sdk
+    product = _run(tmp, "product", mapped, catalog, "c")
+    assert _records(product) == _records(sdk)
+    assert _states(product)[-1][1] == _states(sdk)[-1][1]
+
+
+def test_uses_plain_maps_only_without_maps(setup: Any) -> None:
+    _, config, catalog = setup
+    plain = TapPipedrive(config=config, catalog=catalog, parse_env_config=False)
+    assert uses_plain_maps(plain.streams["deals"])
+    for extra in (STREAM_MAPS, {"flattening_enabled": True, "flattening_max_depth": 1},
+                  {"stream_maps": {"deals": {"title": "__NULL__"}}}):
+        tap = TapPipedrive(config={**config, **extra}, catalog=catalog, parse_env_config=False)
+        assert not uses_plain_maps(tap.streams["deals"]), extra
+
+
+def test_prefetch_keeps_at_most_one_page_ahead(emulator: Any) -> None:
+    """Reading deals 3 at a time: while page k's records are handed out, pages ≤ k + 1 have been requested,
+    never more, and every page is requested exactly once."""
+    tap = TapPipedrive(config=base_config(emulator, page_size=3), parse_env_config=False)
+    stream = tap.streams["deals"]
+    before = len(requested_paths(emulator))
+    seen = 0
+    for _ in stream.get_records(None):
+        seen += 1
+        page = (seen - 1) // 3 + 1
+        time.sleep(0.002)  # give the prefetch thread time to run ahead, if it would
+        served = [p for p in requested_paths(emulator)[before:] if p.endswith("/deals")]
+        assert len(served) <= page + 1, (seen, len(served))
+    time.sleep(0.05)
+    served = [p for p in requested_paths(emulator)[before:] if p.endswith("/deals")]
+    assert seen > 9
+    pages = -(-seen // 3)
+    assert pages <= len(served) <= pages + 1  # every page once (and at most an empty last page)
