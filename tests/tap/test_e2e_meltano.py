@@ -7,18 +7,15 @@ the committed lock files, no Hub access). Every run loads into a fresh schema th
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pipedrive_core.catalogue import active
 from pipedrive_emulator.server import Emulator
+from tests.meltano_support import PG_URL, installed_meltano_env, meltano
 
 from .conftest import SUNSET_PATH, change_records
 
@@ -26,38 +23,15 @@ psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-MELTANO = ROOT / "scripts" / "meltano.sh"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 INCREMENTAL = ("deals", "persons", "organizations", "activities", "products", "notes", "files", "filters",
                "activity_types", "users")
 
 
-def _pg_available() -> bool:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _meltano(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["bash", str(MELTANO), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
-    assert result.returncode == 0, f"meltano {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")
 def meltano_env() -> dict[str, str]:
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database test)")
-    if shutil.which("python3") is None:
-        pytest.skip("python3 is needed to create Meltano's venv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_PIPEDRIVE_", "TARGET_POSTGRES_"))}
-    env["MELTANO_ENVIRONMENT"] = "dev"
-    _meltano("install", env=env)
-    return env
+    return installed_meltano_env("TAP_PIPEDRIVE_", "TARGET_POSTGRES_")
 
 
 @pytest.fixture
@@ -77,7 +51,7 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
     with Emulator(seed=11, scale=0.05) as emu:
         env = dict(meltano_env, TAP_PIPEDRIVE_API_URL=emu.url, TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema)
         suffix = schema
-        _meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
+        meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
 
         # row counts per stream equal what the emulator holds
         tables = {r[0] for r in _query("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
@@ -117,7 +91,7 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
         # change records, then the incremental run must touch exactly those rows
         note_id = change_records(emu)["notes"]
         emu.reset_log()
-        _meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
+        meltano("run", "--state-id-suffix", suffix, "tap-pipedrive", "target-postgres", env=env)
 
         changed = {name: {r[0] for r in _query(f'SELECT id FROM "{schema}"."{name}" WHERE _sdc_extracted_at > %s',
                                                first_max[name])} for name in INCREMENTAL}

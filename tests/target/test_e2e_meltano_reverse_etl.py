@@ -11,12 +11,9 @@ the same ones docs/target.md shows.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,14 +21,12 @@ import yaml
 
 from pipedrive_emulator.server import Emulator
 from target_pipedrive.target import TargetPipedrive
+from tests.meltano_support import PG_URL, ROOT, installed_meltano_env, meltano
 
 from .conftest import TOKEN, empty_sizes
 
 psycopg = pytest.importorskip("psycopg")
 
-ROOT = Path(__file__).resolve().parents[2]
-MELTANO = ROOT / "scripts" / "meltano.sh"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 ORGANIZATIONS = [
@@ -45,19 +40,6 @@ PERSONS = [
 ]
 
 
-def _pg_available() -> bool:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _meltano(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["bash", str(MELTANO), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
-    assert result.returncode == 0, f"meltano {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
 
 
 def _execute(sql: str, *params: object) -> None:
@@ -67,14 +49,7 @@ def _execute(sql: str, *params: object) -> None:
 
 @pytest.fixture(scope="module")
 def meltano_env() -> dict[str, str]:
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database test)")
-    if shutil.which("python3") is None:
-        pytest.skip("python3 is needed to create Meltano's venv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_POSTGRES_", "TARGET_PIPEDRIVE_"))}
-    env["MELTANO_ENVIRONMENT"] = "dev"
-    _meltano("install", env=env)
-    return env
+    return installed_meltano_env("TAP_POSTGRES_", "TARGET_PIPEDRIVE_")
 
 
 @pytest.fixture
@@ -150,7 +125,7 @@ def test_meltano_reverse_etl_postgres_to_pipedrive(meltano_env, source, tmp_path
         run = ("run", "--state-id-suffix", source, "tap-postgres", "target-pipedrive")
 
         # first run: every row is created, with its custom-field values
-        first = _meltano(*run, env=env)
+        first = meltano(*run, env=env)
         assert "created 5, updated 0, deleted 0, skipped unchanged 0, skipped 0, rejected 0" in _summary(first)
         persons = _persons(emu)
         assert {name: {k: v for k, v in p.items() if k != "id"} for name, p in persons.items()} == {
@@ -168,7 +143,7 @@ def test_meltano_reverse_etl_postgres_to_pipedrive(meltano_env, source, tmp_path
         _execute(f'UPDATE "{source}".persons SET name = %s, account_code = %s, seats = %s WHERE ext_id = %s',
                  "Bob Stone-Ray", "B-201", 4, "p-2")
         emu.reset_log()
-        second = _meltano(*run, env=env)
+        second = meltano(*run, env=env)
         summary = _summary(second)
         assert "created 0, updated 1, deleted 0, skipped unchanged 4, skipped 0, rejected 0" in summary
         bob = persons["Bob Stone"]["id"]
@@ -184,7 +159,7 @@ def test_meltano_reverse_etl_postgres_to_pipedrive(meltano_env, source, tmp_path
         # flag one row as deleted: exactly that person is deleted, the other four are skipped unchanged
         _execute(f'UPDATE "{source}".persons SET deleted_at = now() WHERE ext_id = %s', "p-3")
         emu.reset_log()
-        third = _meltano(*run, env=env)
+        third = meltano(*run, env=env)
         summary = _summary(third)
         assert "created 0, updated 0, deleted 1, skipped unchanged 4, skipped 0, rejected 0" in summary
         assert _writes(emu) == [("DELETE", f"/api/v2/persons/{persons['Cleo Park']['id']}")]
