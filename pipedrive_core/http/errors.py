@@ -104,6 +104,11 @@ class DailyBudgetExhaustedError(PipedriveError):
     """The company's daily token budget is spent; nothing will succeed until it resets."""
 
 
+class PaginationError(PipedriveError):
+    """A list answer's paging data cannot be followed: a position that does not advance, or more items announced
+    with no way to tell where they start. Not retried: the same answer would come back."""
+
+
 class BadRequestError(PipedriveError):
     """HTTP 400: Pipedrive refused the request's parameters or payload."""
 

@@ -28,6 +28,7 @@ from pipedrive_core.http.errors import (
     DailyBudgetExhaustedError,
     InvalidResponseError,
     OAuthError,
+    PaginationError,
     PipedriveError,
     RateLimitedError,
     ServerError,
@@ -38,6 +39,7 @@ from pipedrive_core.http.errors import (
 from pipedrive_core.http.ratelimit import RateLimiter
 from pipedrive_core.http.retry import RetryPolicy
 from pipedrive_core.http.token_store import RefreshTokenStore
+from pipedrive_core.pagination import next_token, token_param
 
 logger = logging.getLogger("pipedrive.http")
 
@@ -271,22 +273,19 @@ class PipedriveClient:
     ) -> Iterator[list[Any]]:
         """Yield the ``data`` list of each page of a v1 (start/limit) or v2 (cursor) list."""
         query: dict[str, Any] = dict(params or {})
-        if pagination is not Pagination.NONE:
+        param = token_param(pagination)
+        if param is not None:
             query["limit"] = page_limit
         while True:
             body = self.request("GET", path, params=query, resource=resource)
             data = body.get("data") or []
             yield data if isinstance(data, list) else [data]
-            extra = body.get("additional_data") or {}
-            if pagination is Pagination.CURSOR:
-                cursor = extra.get("next_cursor")
-                if not cursor:
-                    return
-                query["cursor"] = cursor
-            elif pagination is Pagination.OFFSET:
-                page = extra.get("pagination") or {}
-                if not page.get("more_items_in_collection"):
-                    return
-                query["start"] = page.get("next_start", int(query.get("start", 0)) + page_limit)
-            else:
+            try:
+                token = next_token(pagination, body, query.get(param) if param else None)
+            except PaginationError as exc:
+                if resource:
+                    exc.with_resource(resource)
+                raise
+            if token is None or param is None:
                 return
+            query[param] = token
