@@ -102,6 +102,9 @@ class Resource:
     #: this resource describes the custom fields of ``fields_of``
     fields_of: str | None = None
     description: str = ""
+    #: every value of the list endpoint's ``include_fields`` enum (extra columns Pipedrive sends only when
+    #: asked for: counts, next/last activity, mail times, …); the tap requests them all unless narrowed
+    include_fields: tuple[str, ...] = ()
 
     @property
     def read_path(self) -> str:
@@ -137,6 +140,7 @@ def _v2_entity(
     replication: Replication = Replication.UPDATED_SINCE,
     read_params: MappingProxyType[str, str] | None = None,
     description: str = "",
+    include_fields: tuple[str, ...] = (),
 ) -> Resource:
     """A core entity whose v1 endpoints are retired: read and written through v2."""
     v2 = f"/api/v2/{title}"
@@ -163,6 +167,7 @@ def _v2_entity(
         timestamp_style="iso",
         has_custom_fields=fields is not None,
         description=description,
+        include_fields=include_fields,
     )
 
 
@@ -239,6 +244,26 @@ def _child(
 
 _DEALS_V2 = "/api/v2/deals"
 
+#: ``include_fields`` enums of the v2 list endpoints (openapi-v2.yaml; a test compares them with the spec)
+_ACTIVITY_COUNTS = ("activities_count", "done_activities_count", "undone_activities_count")
+_DEAL_COUNTS = ("open_deals_count", "related_open_deals_count", "closed_deals_count", "related_closed_deals_count")
+_WON_LOST_COUNTS = ("won_deals_count", "related_won_deals_count", "lost_deals_count", "related_lost_deals_count")
+_DEAL_INCLUDE = (
+    "next_activity_id", "last_activity_id", "first_won_time", "products_count", "files_count", "notes_count",
+    "followers_count", "email_messages_count", *_ACTIVITY_COUNTS, "participants_count",
+    "last_incoming_mail_time", "last_outgoing_mail_time", "smart_bcc_email", "source_lead_id",
+)
+_PERSON_INCLUDE = (
+    "next_activity_id", "last_activity_id", *_DEAL_COUNTS, "participant_open_deals_count",
+    "participant_closed_deals_count", "email_messages_count", *_ACTIVITY_COUNTS, "files_count", "notes_count",
+    "followers_count", *_WON_LOST_COUNTS, "last_incoming_mail_time", "last_outgoing_mail_time",
+    "marketing_status", "doi_status", "smart_bcc_email",
+)
+_ORGANIZATION_INCLUDE = (
+    "next_activity_id", "last_activity_id", *_DEAL_COUNTS, "email_messages_count", "people_count",
+    *_ACTIVITY_COUNTS, "files_count", "notes_count", "followers_count", *_WON_LOST_COUNTS, "smart_bcc_email",
+)
+
 RESOURCES: tuple[Resource, ...] = (
     # --- core entities, v2 since the v1 sunset ----------------------------------------------------
     _v2_entity(
@@ -248,10 +273,13 @@ RESOURCES: tuple[Resource, ...] = (
         fields="deal_fields",
         read_params=_ro(status="open,won,lost,deleted"),
         description="Deals, including deleted ones (last 30 days, is_deleted) and archived ones.",
+        include_fields=_DEAL_INCLUDE,
     ),
-    _v2_entity("persons", "persons", recents_item="person", fields="person_fields"),
-    _v2_entity("organizations", "organizations", recents_item="organization", fields="organization_fields"),
-    _v2_entity("activities", "activities", recents_item="activity", fields="activity_fields", search=False),
+    _v2_entity("persons", "persons", recents_item="person", fields="person_fields", include_fields=_PERSON_INCLUDE),
+    _v2_entity("organizations", "organizations", recents_item="organization", fields="organization_fields",
+               include_fields=_ORGANIZATION_INCLUDE),
+    _v2_entity("activities", "activities", recents_item="activity", fields="activity_fields", search=False,
+               include_fields=("attendees",)),
     _v2_entity("products", "products", recents_item="product", fields="product_fields"),
     _v2_entity(
         "pipelines", "pipelines", recents_item="pipeline", fields=None, search=False,
