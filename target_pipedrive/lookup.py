@@ -17,8 +17,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipedrive_core.catalogue import CATALOGUE, Pagination, Replication, Resource
-from pipedrive_core.fields import FieldDef, flatten_v2, parse_fields
+from pipedrive_core.catalogue import Pagination, Replication, Resource
+from pipedrive_core.field_definitions import FieldDefinitions
+from pipedrive_core.fields import FieldDef, flatten_v2
 from pipedrive_core.http import PipedriveClient
 from pipedrive_core.http.errors import NotFoundError
 from target_pipedrive.translate import RecordError
@@ -39,37 +40,12 @@ NATURAL_FIELD: Mapping[str, str] = {
 }
 
 
-class FieldCache:
+class FieldCache(FieldDefinitions):
     """Custom-field definitions per entity, fetched once per run (and again after a ``*_fields`` write)."""
-
-    def __init__(self, client: PipedriveClient) -> None:
-        self.client = client
-        self._lock = threading.Lock()
-        self._cache: dict[str, dict[str, FieldDef]] = {}
-        self.version = 0
 
     def get(self, entity: Resource) -> dict[str, FieldDef]:
         """Definitions of ``entity``'s fields (empty when it has none)."""
-        if entity.fields_resource is None:
-            return {}
-        with self._lock:
-            cached = self._cache.get(entity.fields_resource)
-            if cached is not None:
-                return cached
-            fres = CATALOGUE[entity.fields_resource]
-            records: list[Mapping[str, Any]] = []
-            for page in self.client.iter_pages(
-                fres.read_path, pagination=fres.pagination, page_limit=fres.page_limit, resource=fres.name
-            ):
-                records.extend(r for r in page if isinstance(r, Mapping))
-            self._cache[entity.fields_resource] = parse_fields(records)
-            return self._cache[entity.fields_resource]
-
-    def invalidate(self, fields_resource: str) -> None:
-        """Forget one definition set (the target just wrote to it)."""
-        with self._lock:
-            self._cache.pop(fields_resource, None)
-            self.version += 1
+        return self.definitions(entity.fields_resource)
 
 
 def _fold(value: Any) -> Any:

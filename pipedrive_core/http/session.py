@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from pipedrive_core.catalogue import Pagination
+from pipedrive_core.clock import ServerClock
 from pipedrive_core.http.auth import ApiTokenAuth, OAuthRefreshAuth
 from pipedrive_core.http.config import ClientConfig
 from pipedrive_core.http.errors import (
@@ -115,6 +116,8 @@ class PipedriveSession(requests.Session):
         )
         self.json_loads = json_loads
         self.stats = RequestStats()
+        #: Pipedrive's time, from the ``Date`` of every answer this session gets
+        self.server_clock = ServerClock()
         self.headers["User-Agent"] = config.user_agent
         self.headers["Accept"] = "application/json"
         self.verify = True
@@ -178,6 +181,7 @@ class PipedriveSession(requests.Session):
                 f"connection failed or dropped ({type(exc).__name__})", method=method, url=prepared.url
             ) from None
         self.stats.count(method, response.status_code)
+        self.server_clock.observe(response)
         self.limiter.observe(response.headers, response.status_code)
         return self._classify(response, method)
 
