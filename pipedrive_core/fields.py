@@ -38,6 +38,23 @@ ADDRESS_PARTS: tuple[str, ...] = (
     "formatted_address",
 )
 
+# Field types by the JSON type of their main value. The one table of the tap, the target and the docs; the
+# emulator models Pipedrive's behaviour per type on its own, on purpose, as an independent cross-check.
+#: main value is an integer (an id, a count, an option id)
+INTEGER_TYPES = frozenset({"int", "user", "org", "people", "enum", "stage", "visible_to"})
+#: main value is a decimal number
+NUMBER_TYPES = frozenset({"double", "monetary"})
+#: main value is a ``YYYY-MM-DD`` date
+DATE_TYPES = frozenset({"date", "daterange"})
+#: main value is an ``HH:MM:SS`` time
+TIME_TYPES = frozenset({"time", "timerange"})
+#: a ``{value, until}`` range (v2) / main key plus ``_until`` (v1)
+RANGE_TYPES = frozenset({"daterange", "timerange"})
+#: values are option ids of the field's ``options``
+OPTION_TYPES = frozenset({"enum", "set"})
+#: custom field types Pipedrive's ``/search`` endpoints can match (``fields=custom_fields``)
+SEARCHABLE_TYPES = frozenset({"varchar", "varchar_auto", "text", "double", "monetary", "phone", "address"})
+
 #: companion subfield suffixes of v1 records, per field_type
 SUBFIELDS: Mapping[str, tuple[str, ...]] = {
     "monetary": ("currency",),
@@ -149,13 +166,13 @@ def _typed(*types: str, fmt: str | None = None) -> dict[str, Any]:
 def value_schema(field: FieldDef) -> dict[str, Any]:
     """JSON schema of a field's main value in the flat form."""
     ftype = field.field_type
-    if ftype in {"int", "user", "org", "people", "enum", "stage", "visible_to"}:
+    if ftype in INTEGER_TYPES:
         return _typed("integer")
-    if ftype in {"double", "monetary"}:
+    if ftype in NUMBER_TYPES:
         return _typed("number")
-    if ftype in {"date", "daterange"}:
+    if ftype in DATE_TYPES:
         return _typed("string", fmt="date")
-    if ftype in {"time", "timerange"}:
+    if ftype in TIME_TYPES:
         return _typed("string", fmt="time")
     if ftype == "set":
         return {"type": ["array", "null"], "items": {"type": "integer"}}
@@ -237,7 +254,7 @@ def flatten_v2(custom_fields: Mapping[str, Any] | None, fields: Mapping[str, Fie
         field = fields.get(key)
         ftype = field.field_type if field else None
         if isinstance(value, Mapping):
-            if ftype in {"daterange", "timerange"} or "until" in value or ("start" in value and "end" in value):
+            if ftype in RANGE_TYPES or "until" in value or ("start" in value and "end" in value):
                 flat[key] = value.get("value", value.get("start"))
                 flat[f"{key}_until"] = value.get("until", value.get("end"))
             elif ftype == "monetary" or "currency" in value:
@@ -266,7 +283,7 @@ def nest_v2(flat: Mapping[str, Any], fields: Mapping[str, FieldDef]) -> dict[str
         value = flat.get(key)
         if field.field_type == "monetary":
             nested[key] = None if value is None else {"value": value, "currency": flat.get(f"{key}_currency")}
-        elif field.field_type in {"daterange", "timerange"}:
+        elif field.field_type in RANGE_TYPES:
             nested[key] = None if value is None else {"value": value, "until": flat.get(f"{key}_until")}
         elif field.field_type == "address":
             if value is None:

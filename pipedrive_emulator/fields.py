@@ -9,6 +9,11 @@ of option ids, numbers must be numbers).
 
 Field names deliberately collide (two "Region" fields, a custom "Value" beside the built-in one) because
 real accounts do.
+
+The per-type behaviour here (which types are numbers, dates, ranges, option ids) is written out on purpose
+instead of importing the connector's table (``pipedrive_core.fields.INTEGER_TYPES`` …): the emulator is an
+independent model of Pipedrive, so a mistake in the connector's table shows up as a disagreement in the
+round-trip tests rather than being shared by both sides.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipedrive_core.fields import (
+    DATE_TYPES,
+    INTEGER_TYPES,
+    NUMBER_TYPES,
+    OPTION_TYPES,
     FieldDef,
     assign_columns,
     flat_schema,
@@ -30,10 +34,6 @@ from pipedrive_core.fields import (
 )
 
 Converter = Callable[[Any], Any]
-
-_INT_TYPES = frozenset({"int", "user", "org", "people", "enum", "stage", "visible_to"})
-_NUMBER_TYPES = frozenset({"double", "monetary"})
-_DATE_TYPES = frozenset({"date", "daterange"})
 
 
 def to_int(value: Any) -> int | None:  # noqa: PLR0911 - one branch per input shape
@@ -107,11 +107,11 @@ def describe(key: str, suffix: str = "") -> str:
 
 def converter_for(field_type: str) -> Converter:
     """The converter for a field's main value, matching :func:`pipedrive_core.fields.value_schema`."""
-    if field_type in _INT_TYPES:
+    if field_type in INTEGER_TYPES:
         return to_int
-    if field_type in _NUMBER_TYPES:
+    if field_type in NUMBER_TYPES:
         return to_number
-    if field_type in _DATE_TYPES:
+    if field_type in DATE_TYPES:
         return to_date
     if field_type == "set":
         return to_id_list
@@ -165,7 +165,7 @@ class CustomFieldPlan:
                 (f"{key}_{s}", f"{column}_{s}", main if s == "until" else to_text) for s in fdef.subfields
             )
             labels = None
-            if self.resolve_labels and fdef.field_type in {"enum", "set"}:
+            if self.resolve_labels and fdef.field_type in OPTION_TYPES:
                 labels = {o.id: o.label for o in fdef.options}
             planned.append(_Planned(key, column, main, subs, labels, fdef.field_type == "set"))
         self._planned = tuple(planned)

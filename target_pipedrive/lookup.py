@@ -19,7 +19,7 @@ from typing import Any
 
 from pipedrive_core.catalogue import Pagination, Replication, Resource
 from pipedrive_core.field_definitions import FieldDefinitions
-from pipedrive_core.fields import FieldDef, flatten_v2
+from pipedrive_core.fields import SEARCHABLE_TYPES, FieldDef, flatten_v2
 from pipedrive_core.http import PipedriveClient
 from pipedrive_core.http.errors import NotFoundError
 from target_pipedrive.translate import RecordError
@@ -177,9 +177,7 @@ class Finder:
         search_field = "custom_fields" if custom else SEARCH_ALIASES.get(field, field)
         if search_field not in allowed:
             return None
-        if search_field == "custom_fields" and fields[field].field_type not in {
-            "varchar", "varchar_auto", "text", "double", "monetary", "phone", "address",
-        }:
+        if search_field == "custom_fields" and fields[field].field_type not in SEARCHABLE_TYPES:
             return None
         ids: list[str] = []
         params = {"term": str(term), "fields": search_field, "exact_match": "true", "limit": 100}
