@@ -65,6 +65,10 @@ class Writes:
     bulk_delete_max: int = 0
     #: field used to find an existing record before creating (``/search`` endpoint), if any
     search_path: str | None = None
+    #: the create is a ``multipart/form-data`` upload (``POST /v1/files``), not a JSON body
+    create_multipart: bool = False
+    #: the ``fields=`` values the ``search_path`` endpoint accepts (target upserts, tap search streams)
+    search_fields: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,39 @@ class Resource:
     #: every value of the list endpoint's ``include_fields`` enum (extra columns Pipedrive sends only when
     #: asked for: counts, next/last activity, mail times, …); the tap requests them all unless narrowed
     include_fields: tuple[str, ...] = ()
+    #: the target's drain order: a resource is written after every resource of lower rank (field definitions
+    #: 0, then what other records refer to); a test requires it on every writable resource
+    write_rank: int | None = None
+    #: columns of other resources' records that hold an id of this resource (``org_id`` → organizations); the
+    #: target translates them through its ledger when they carry source keys
+    referenced_as: tuple[str, ...] = ()
+    #: the field records of this resource are usually told apart by (``name``/``title``), for reconciling a
+    #: create of unknown outcome without ``match_on``
+    natural_field: str | None = None
+    #: warehouse convenience columns → Pipedrive's list-of-objects field (persons: ``email`` → ``emails``)
+    list_aliases: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Pipedrive's token cost of one list request of ``read_path`` (``x-token-cost`` in the OpenAPI documents;
+    #: a test checks every row against them)
+    read_token_cost: int = 20
+    #: where the records sit when ``data`` is an object instead of a list (goals: ``{"data": {"goals": [...]}}``)
+    records_path: str | None = None
+    #: a second list of the same records (deals: ``/api/v2/deals/archived``), read as its own partition unless
+    #: the boolean setting ``archived_setting`` is false
+    archived_path: str | None = None
+    archived_setting: str | None = None
+    #: the boolean column marking deleted records the list still returns (deals: ``is_deleted``); such a
+    #: resource reports its deletions itself and needs no reconciliation pass
+    delete_marker: str | None = None
+    #: boolean setting that, when false, reads the list with ``live_params`` instead of ``read_params``
+    #: (deals: without the deleted ones)
+    deleted_setting: str | None = None
+    live_params: MappingProxyType[str, str] | None = None
+    #: a child whose records are keyed by their own key alone: one record listed under several parents
+    #: (an organization relationship under both organizations) is one row
+    key_is_global: bool = False
+    #: whether a discovered catalog selects the stream; per-parent children cost one request per parent
+    #: record and are opt-in
+    selected_by_default: bool = True
 
     @property
     def read_path(self) -> str:
@@ -141,6 +178,17 @@ def _v2_entity(
     read_params: MappingProxyType[str, str] | None = None,
     description: str = "",
     include_fields: tuple[str, ...] = (),
+    write_rank: int | None = None,
+    referenced_as: tuple[str, ...] = (),
+    natural_field: str | None = None,
+    search_fields: frozenset[str] = frozenset(),
+    list_aliases: MappingProxyType[str, str] | None = None,
+    read_token_cost: int = 10,
+    archived_path: str | None = None,
+    archived_setting: str | None = None,
+    delete_marker: str | None = None,
+    deleted_setting: str | None = None,
+    live_params: MappingProxyType[str, str] | None = None,
 ) -> Resource:
     """A core entity whose v1 endpoints are retired: read and written through v2."""
     v2 = f"/api/v2/{title}"
@@ -162,12 +210,23 @@ def _v2_entity(
             update_method=UpdateMethod.PATCH,
             delete_path=f"{v2}/{{id}}",
             search_path=f"{v2}/search" if search else None,
+            search_fields=search_fields,
         ),
         v1_sunset=True,
         timestamp_style="iso",
         has_custom_fields=fields is not None,
         description=description,
         include_fields=include_fields,
+        write_rank=write_rank,
+        referenced_as=referenced_as,
+        natural_field=natural_field,
+        list_aliases=list_aliases or _ro(),
+        read_token_cost=read_token_cost,
+        archived_path=archived_path,
+        archived_setting=archived_setting,
+        delete_marker=delete_marker,
+        deleted_setting=deleted_setting,
+        live_params=live_params,
     )
 
 
@@ -193,6 +252,7 @@ def _fields(
         if writable
         else None,
         description=f"Custom-field definitions of {of}, with the key ↔ column mapping.",
+        write_rank=0 if writable else None,
     )
 
 
@@ -220,6 +280,9 @@ def _child(
     retired: str | None = None,
     timestamp_style: Literal["v1", "iso"] = "v1",
     description: str = "",
+    write_rank: int | None = None,
+    read_token_cost: int = 20,
+    key_is_global: bool = False,
 ) -> Resource:
     parent_key = f"{parent.rstrip('s')}_id" if parent != "activities" else "activity_id"
     return Resource(
@@ -239,6 +302,10 @@ def _child(
         retired=retired,
         timestamp_style=timestamp_style,
         description=description,
+        write_rank=write_rank,
+        read_token_cost=read_token_cost,
+        key_is_global=key_is_global,
+        selected_by_default=False,
     )
 
 
@@ -273,20 +340,38 @@ RESOURCES: tuple[Resource, ...] = (
         fields="deal_fields",
         read_params=_ro(status="open,won,lost,deleted"),
         description="Deals, including deleted ones (last 30 days, is_deleted) and archived ones.",
+        archived_path="/api/v2/deals/archived",
+        archived_setting="include_archived_deals",
+        delete_marker="is_deleted",
+        deleted_setting="include_deleted_deals",
+        live_params=_ro(status="open,won,lost"),
         include_fields=_DEAL_INCLUDE,
+        write_rank=90,
+        referenced_as=("deal_id",),
+        natural_field="title",
+        search_fields=frozenset({"title", "notes", "custom_fields"}),
     ),
-    _v2_entity("persons", "persons", recents_item="person", fields="person_fields", include_fields=_PERSON_INCLUDE),
+    _v2_entity("persons", "persons", recents_item="person", fields="person_fields", include_fields=_PERSON_INCLUDE,
+               write_rank=70, referenced_as=("person_id",), natural_field="name",
+               search_fields=frozenset({"email", "phone", "name", "notes", "custom_fields"}),
+               list_aliases=_ro(email="emails", phone="phones")),
     _v2_entity("organizations", "organizations", recents_item="organization", fields="organization_fields",
-               include_fields=_ORGANIZATION_INCLUDE),
+               include_fields=_ORGANIZATION_INCLUDE, write_rank=60,
+               referenced_as=("org_id", "organization_id", "rel_owner_org_id", "rel_linked_org_id"),
+               natural_field="name", search_fields=frozenset({"name", "address", "notes", "custom_fields"})),
     _v2_entity("activities", "activities", recents_item="activity", fields="activity_fields", search=False,
-               include_fields=("attendees",)),
-    _v2_entity("products", "products", recents_item="product", fields="product_fields"),
+               include_fields=("attendees",), write_rank=130, referenced_as=("activity_id",)),
+    _v2_entity("products", "products", recents_item="product", fields="product_fields", write_rank=80,
+               referenced_as=("product_id",), natural_field="name",
+               search_fields=frozenset({"name", "code", "custom_fields"})),
     _v2_entity(
         "pipelines", "pipelines", recents_item="pipeline", fields=None, search=False,
-        replication=Replication.FULL,
+        replication=Replication.FULL, write_rank=10, read_token_cost=5, referenced_as=("pipeline_id",),
     ),
     _v2_entity(
-        "stages", "stages", recents_item="stage", fields=None, search=False, replication=Replication.FULL
+        "stages", "stages", recents_item="stage", fields=None, search=False, replication=Replication.FULL,
+        read_token_cost=5,
+        write_rank=20, referenced_as=("stage_id",),
     ),
     # --- v1 resources ---------------------------------------------------------------------------
     Resource(
@@ -298,6 +383,7 @@ RESOURCES: tuple[Resource, ...] = (
         recents_item="note",
         fields_resource="note_fields",
         writes=_v1_crud("/v1/notes"),
+        write_rank=140,
     ),
     Resource(
         name="files",
@@ -307,7 +393,9 @@ RESOURCES: tuple[Resource, ...] = (
         replication=Replication.RECENTS,
         replication_key="update_time",
         recents_item="file",
-        writes=Writes(update_path="/v1/files/{id}", update_method=UpdateMethod.PUT, delete_path="/v1/files/{id}"),
+        writes=Writes(create_path="/v1/files", create_multipart=True, update_path="/v1/files/{id}",
+                      update_method=UpdateMethod.PUT, delete_path="/v1/files/{id}"),
+        write_rank=150,
     ),
     Resource(
         name="filters",
@@ -325,6 +413,7 @@ RESOURCES: tuple[Resource, ...] = (
             bulk_delete_path="/v1/filters",
             bulk_delete_max=1000,
         ),
+        write_rank=150,
     ),
     Resource(
         name="activity_types",
@@ -335,6 +424,7 @@ RESOURCES: tuple[Resource, ...] = (
         replication_key="update_time",
         recents_item="activityType",
         writes=_v1_crud("/v1/activityTypes"),
+        write_rank=57,
     ),
     Resource(
         name="call_logs",
@@ -344,6 +434,7 @@ RESOURCES: tuple[Resource, ...] = (
         page_limit=50,
         timestamp_style="iso",
         writes=Writes(create_path="/v1/callLogs", delete_path="/v1/callLogs/{id}"),
+        write_rank=150,
     ),
     Resource(
         name="currencies", title="currencies", v1_path="/v1/currencies", pagination=Pagination.NONE
@@ -361,6 +452,7 @@ RESOURCES: tuple[Resource, ...] = (
             update_method=UpdateMethod.PUT,
             delete_path="/v1/goals/{id}",
         ),
+        write_rank=150,
     ),
     Resource(
         name="leads",
@@ -376,7 +468,11 @@ RESOURCES: tuple[Resource, ...] = (
             update_method=UpdateMethod.PATCH,
             delete_path="/v1/leads/{id}",
             search_path="/api/v2/leads/search",
+            search_fields=frozenset({"title", "notes", "custom_fields"}),
         ),
+        write_rank=100,
+        referenced_as=("lead_id",),
+        natural_field="title",
     ),
     Resource(
         name="lead_labels",
@@ -386,6 +482,7 @@ RESOURCES: tuple[Resource, ...] = (
         pagination=Pagination.NONE,
         timestamp_style="iso",
         writes=_v1_crud("/v1/leadLabels", update=UpdateMethod.PATCH),
+        write_rank=55,
     ),
     Resource(
         name="lead_sources",
@@ -406,9 +503,11 @@ RESOURCES: tuple[Resource, ...] = (
             update_method=UpdateMethod.PUT,
             delete_path="/v1/mailbox/mailThreads/{id}",
         ),
+        write_rank=150,
     ),
     Resource(
-        name="roles", title="roles", v1_path="/v1/roles", writes=_v1_crud("/v1/roles")
+        name="roles", title="roles", v1_path="/v1/roles", writes=_v1_crud("/v1/roles"), write_rank=40,
+        referenced_as=("parent_role_id",),
     ),
     Resource(
         name="teams",
@@ -417,6 +516,7 @@ RESOURCES: tuple[Resource, ...] = (
         pagination=Pagination.NONE,
         writes=Writes(create_path="/v1/legacyTeams", update_path="/v1/legacyTeams/{id}",
                       update_method=UpdateMethod.PUT),
+        write_rank=50,
     ),
     Resource(
         name="users",
@@ -427,6 +527,7 @@ RESOURCES: tuple[Resource, ...] = (
         replication_key="modified",
         recents_item="user",
         writes=Writes(create_path="/v1/users", update_path="/v1/users/{id}", update_method=UpdateMethod.PUT),
+        write_rank=30,
     ),
     Resource(
         name="webhooks",
@@ -434,6 +535,7 @@ RESOURCES: tuple[Resource, ...] = (
         v1_path="/v1/webhooks",
         pagination=Pagination.NONE,
         writes=Writes(create_path="/v1/webhooks", delete_path="/v1/webhooks/{id}"),
+        write_rank=150,
     ),
     Resource(
         name="projects",
@@ -449,6 +551,8 @@ RESOURCES: tuple[Resource, ...] = (
             update_method=UpdateMethod.PATCH,
             delete_path="/api/v2/projects/{id}",
         ),
+        write_rank=110,
+        referenced_as=("project_id",),
     ),
     Resource(
         name="tasks",
@@ -464,6 +568,8 @@ RESOURCES: tuple[Resource, ...] = (
             update_method=UpdateMethod.PATCH,
             delete_path="/api/v2/tasks/{id}",
         ),
+        write_rank=120,
+        referenced_as=("task_id", "parent_task_id"),
     ),
     Resource(
         name="subscriptions",
@@ -497,6 +603,7 @@ RESOURCES: tuple[Resource, ...] = (
             bulk_delete_path=f"{_DEALS_V2}/{{parent_id}}/products",
             bulk_delete_max=100,
         ),
+        write_rank=200,
     ),
     _child("deal_participants", "deals/{id}/participants", "deals", "/v1/deals/{parent_id}/participants"),
     _child("deal_flow", "deals/{id}/flow", "deals", "/v1/deals/{parent_id}/flow", key="id",
@@ -528,7 +635,7 @@ RESOURCES: tuple[Resource, ...] = (
            timestamp_style="iso"),
     _child("organization_relationships", "organizationRelationships", "organizations",
            "/v1/organizationRelationships?org_id={parent_id}", pagination=Pagination.NONE,
-           writes=_v1_crud("/v1/organizationRelationships")),
+           writes=_v1_crud("/v1/organizationRelationships"), write_rank=200),
     _child("deal_persons", "deals/{id}/persons", "deals", "/v1/deals/{parent_id}/persons",
            retired="GET /v1/deals/{id}/persons left the v1 API in 2026 (absent from the 2026-08 spec); "
            "read deal_participants (person_id) instead."),

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from pipedrive_core.catalogue import Resource
@@ -149,21 +153,39 @@ def _normalise(ctx: Context, resource: Resource, body: dict[str, Any], version: 
     return _check_types(ctx.store, body, strict=version == 2)
 
 
+def _nested_in_path(resource: Resource) -> bool:
+    """Whether the write paths carry the parent (deal products) or the parent is a body field (organization
+    relationships: ``rel_owner_org_id``)."""
+    writes = resource.writes
+    return resource.parent is not None and writes is not None and "{parent_id}" in (writes.create_path or "")
+
+
+def _write_parent(ctx: Context, resource: Resource, body: dict[str, Any]) -> Any:
+    """The parent a created record is filed under: from the path, or from the owner field of the body."""
+    if resource.name == "organization_relationships":
+        return body.get("rel_owner_org_id")
+    return None
+
+
 def create(ctx: Context, resource: Resource, req: Request, version: int) -> Answer:
     """``POST`` a new record; 400 when a required field is missing or a value is invalid."""
     store = ctx.store
     if resource.fields_of is not None:
         return _create_field(ctx, resource, req)
+    if resource.writes is not None and resource.writes.create_multipart:
+        return _upload(ctx, resource, req)
     body = _body(req)
     missing = [f for f in REQUIRED.get(resource.name, ()) if body.get(f) in (None, "")]
     if missing:
         raise bad_request(f"Field '{missing[0]}' is required")
     table = store.tables[resource.name]
     parent = None
-    if resource.parent is not None:
+    if _nested_in_path(resource):
         parent = parent_key(ctx, resource, req)
-        body["deal_id"] = parent
+        body[resource.parent_key or "deal_id"] = parent
     body = _normalise(ctx, resource, body, version)
+    if resource.parent is not None and parent is None:
+        parent = _write_parent(ctx, resource, body)
     record = _template(table)
     empty_table = not record  # no row to copy the shape from: keep every key the body sends
     record.update(DEFAULTS.get(resource.name, {}))
@@ -184,6 +206,8 @@ def create(ctx: Context, resource: Resource, req: Request, version: int) -> Answ
         record = {"id": table.next_id(), **{k: v for k, v in record.items() if k != "id"}}
     store.insert(resource.name, record, parent=parent)
     row = table.rows[record[resource.key]]
+    if resource.name == "organization_relationships":  # listed under both organizations, as the seed does
+        table.by_parent.setdefault(record["rel_linked_org_id"], {})[row.key] = None
     status = 201 if version == 1 else 200
     return ok(to_plain(store, table, row, "v2" if version == 2 else "v1"), status=status)
 
@@ -231,7 +255,7 @@ def _find(ctx: Context, resource: Resource, req: Request) -> tuple[Table, Row]:
     row = table.get(key)
     if row is None or row.deleted_at is not None:
         raise not_found(f"{resource.title.split('/')[-1].rstrip('s').capitalize()} not found")
-    if resource.parent is not None and str(row.parent) != str(parent_key(ctx, resource, req)):
+    if _nested_in_path(resource) and str(row.parent) != str(parent_key(ctx, resource, req)):
         raise not_found(f"{resource.title} not found")
     return table, row
 
@@ -286,7 +310,7 @@ def bulk_delete(ctx: Context, resource: Resource, req: Request, version: int) ->
     if len(ids) > resource.writes.bulk_delete_max:
         raise bad_request(f"Too many ids: at most {resource.writes.bulk_delete_max} per request")
     table = ctx.store.tables[resource.name]
-    parent = parent_key(ctx, resource, req) if resource.parent is not None else None
+    parent = parent_key(ctx, resource, req) if _nested_in_path(resource) else None
     deleted: list[int] = []
     for key in ids:
         row = table.get(key)
@@ -301,6 +325,118 @@ def bulk_delete(ctx: Context, resource: Resource, req: Request, version: int) ->
     if not deleted:
         raise not_found("None of the given ids exist")
     return ok({"id": deleted})
+
+
+# -- files: multipart upload, download -------------------------------------------------------------
+
+#: what ``POST /v1/files`` links a file to (the spec's form fields besides ``file``)
+FILE_LINKS = ("deal_id", "person_id", "org_id", "product_id", "activity_id", "lead_id", "project_id")
+#: uploaded bytes per store and file id (kept out of the record, which ``GET /v1/files`` lists)
+_CONTENT: weakref.WeakKeyDictionary[Store, dict[Any, Upload]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The ``file`` part of a multipart request."""
+
+    file_name: str
+    content: bytes
+    content_type: str
+
+
+def parse_multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A ``multipart/form-data`` body as form fields (text) plus :class:`Upload` parts (the server's body
+    parser calls this for multipart requests)."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + raw)
+    if not message.is_multipart():
+        raise bad_request("Request body is not valid multipart/form-data")
+    out: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            out[name] = Upload(filename, data, part.get_content_type())
+        else:
+            out[name] = data.decode("utf-8", "replace")
+    return out
+
+
+def _upload(ctx: Context, resource: Resource, req: Request) -> Answer:
+    """``POST /v1/files``: store the uploaded bytes and a file record linked to its deal/person/… ."""
+    store = ctx.store
+    body = req.body if isinstance(req.body, dict) else {}
+    upload = body.get("file")
+    if not isinstance(upload, Upload):
+        raise bad_request("Field 'file' is required (a multipart/form-data file part)")
+    links: dict[str, Any] = {}
+    for name in FILE_LINKS:
+        value = body.get(name)
+        if value in (None, ""):
+            continue
+        if name == "lead_id":
+            links[name] = str(value)
+            continue
+        try:
+            links[name] = int(value)
+        except (TypeError, ValueError):
+            raise bad_request(f"Field '{name}' must be an integer, got {value!r}") from None
+    links = _check_types(store, links, strict=False)
+    for name, table_name in (("activity_id", "activities"), ("lead_id", "leads")):
+        if name in links and store.tables[table_name].get(links[name]) is None:
+            raise bad_request(f"{table_name.rstrip('s').capitalize()} with id {links[name]} does not exist")
+    table = store.tables[resource.name]
+    record = {**_template(table), **dict.fromkeys(FILE_LINKS), **links}
+    fid = table.next_id()
+    record.update({
+        "id": fid, "user_id": 1, "file_name": upload.file_name, "name": upload.file_name,
+        "file_size": len(upload.content), "file_type": upload.file_name.rsplit(".", 1)[-1].lower(),
+        "active_flag": True, "inline_flag": False, "remote_location": "s3", "remote_id": f"upload-{fid}",
+        "url": f"{ctx.base_url}/v1/files/{fid}/download", "description": body.get("description") or "",
+    })
+    store.insert(resource.name, record)
+    _CONTENT.setdefault(store, {})[fid] = upload
+    row = table.rows[fid]
+    return ok(to_plain(store, table, row, "v1"), status=201)
+
+
+def file_download(ctx: Context, req: Request) -> Answer:
+    """``GET /v1/files/{id}/download``: the bytes uploaded (seeded files have none: 404)."""
+    try:
+        fid = int(req.params["id"])
+    except ValueError:
+        raise not_found("File not found") from None
+    upload = _CONTENT.get(ctx.store, {}).get(fid)
+    row = ctx.store.tables["files"].get(fid)
+    if upload is None or row is None or row.deleted_at is not None:
+        raise not_found("File not found")
+    return Answer(200, upload.content, {"Content-Disposition": f'attachment; filename="{upload.file_name}"'},
+                  content_type=upload.content_type)
+
+
+def uploaded(store: Store, file_id: int) -> Upload | None:
+    """What was uploaded as ``file_id`` (tests compare it with the source bytes)."""
+    return _CONTENT.get(store, {}).get(file_id)
+
+
+# -- the authorised user ----------------------------------------------------------------------------
+
+
+def users_me(ctx: Context, req: Request) -> Answer:
+    """``GET /v1/users/me``: the token's user with its ``company_id``. ``Store.company_id`` (an attribute a
+    test may set) stands for the company behind the token, so one host can play sandbox and production."""
+    row = ctx.store.tables["users"].get(1)
+    if row is None:
+        raise not_found("User not found")
+    company = int(getattr(ctx.store, "company_id", 1))
+    user = dict(to_plain(ctx.store, ctx.store.tables["users"], row, "v1"))
+    user.update(company_id=company, company_name=f"Company {company}", company_domain=f"company{company}",
+                language={"language_code": "en", "country_code": "US"}, locale="en_US", timezone_name="UTC")
+    return ok(user)
 
 
 # -- *Fields ---------------------------------------------------------------------------------------
@@ -346,4 +482,5 @@ def _update_field(ctx: Context, table: Table, row: Row, body: dict[str, Any]) ->
     return ok(row.data)
 
 
-__all__ = ["ApiError", "bulk_delete", "create", "delete", "update"]
+__all__ = ["ApiError", "Upload", "bulk_delete", "create", "delete", "file_download", "parse_multipart", "update",
+           "uploaded", "users_me"]

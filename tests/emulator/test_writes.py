@@ -154,3 +154,24 @@ def test_search_endpoints(shared: Client, shared_emu: Emulator):
     page = shared.ok("GET", "/api/v2/deals/search", params={"term": "deal", "limit": 5})
     assert len(page["data"]["items"]) == 5
     assert page["additional_data"]["next_cursor"]
+
+
+def test_organization_relationships_create_update_delete(client: Client, emu: Emulator):
+    """POST/PUT/DELETE /v1/organizationRelationships take the organizations in the body (no parent in the path);
+    the relationship is then listed for both organizations."""
+    created = client.call("POST", "/v1/organizationRelationships",
+                          json={"type": "parent", "rel_owner_org_id": 2, "rel_linked_org_id": 3})
+    assert created.status_code == 201, created.text
+    rel = created.json()["data"]
+    assert rel["rel_owner_org_id"]["value"] == 2
+    assert rel["rel_linked_org_id"]["value"] == 3
+    for org in (2, 3):
+        listed = client.ok("GET", "/v1/organizationRelationships", params={"org_id": org})["data"]
+        assert rel["id"] in [r["id"] for r in listed]
+    updated = client.ok("PUT", f"/v1/organizationRelationships/{rel['id']}", json={"type": "related"})["data"]
+    assert updated["type"] == "related"
+    missing = client.call("POST", "/v1/organizationRelationships",
+                          json={"type": "parent", "rel_owner_org_id": 2, "rel_linked_org_id": 999999})
+    assert missing.status_code == 400
+    assert client.ok("DELETE", f"/v1/organizationRelationships/{rel['id']}")["data"] == {"id": rel["id"]}
+    assert client.call("DELETE", f"/v1/organizationRelationships/{rel['id']}").status_code == 404
