@@ -1,216 +1,442 @@
 #!/usr/bin/env python
-"""Derive compact JSON schemas of every active catalogue resource from Pipedrive's OpenAPI specs.
+"""Derive the JSON schemas of every active catalogue resource from Pipedrive's OpenAPI documents.
 
-Usage: ``python scripts/generate_schemas.py [--specs DIR] [--check]``
+Usage: ``python scripts/generate_schemas.py [--specs DIR] [--out DIR] [--check]``
 
 For each resource of :func:`pipedrive_core.catalogue.active` the list operation of its read path (v1 or v2
-spec) gives the record schema: ``$ref`` and ``allOf`` are resolved, ``oneOf``/``anyOf`` merged, OpenAPI's
-``nullable`` becomes a JSON-schema type union, every property is made nullable (Pipedrive leaves almost
-anything empty), and descriptions, examples and enums are dropped so the files stay small and stable. Custom
-fields are not part of these files; the tap adds them at discovery from the ``*Fields`` endpoints.
+document) gives the record schema: ``$ref`` and ``allOf`` are resolved, ``oneOf``/``anyOf`` merged
+(:mod:`pipedrive_core.openapi`) and every property made nullable (Pipedrive leaves almost anything empty).
+What the documents say beside the types is kept:
 
-The output goes to ``tap_pipedrive/schemas/<stream>.json`` and is committed; ``--check`` fails when a file
-is out of date (used by the tests when the specs are available).
+* **descriptions** of every property (HTML and line breaks flattened), so ``--discover`` explains columns;
+* **temporal formats** ``date-time``, ``date`` and ``time`` (of day), decided by :func:`temporal_format` from
+  the documented format, the documented example value, the description and the field name;
+* **the documented example answer**, which is closer to what Pipedrive sends than the schema beside it: keys
+  the example shows and a documented object leaves out are added, and an object whose schema shares no key
+  with its example (``deal_participants.added_by_user_id`` is documented as a whole ``GetUserResponse``
+  envelope) takes the example's shape. Objects documented without properties stay free-form (one JSON value);
+* **address objects** get every address part (:data:`pipedrive_core.fields.ADDRESS_PARTS`), as the documents'
+  address field definitions list them (their record schemas leave out ``formatted_address``);
+* **``include_fields`` columns** (catalogue ``Resource.include_fields``) are typed from the record schema, else
+  the same column of the legacy v1 list (2026-01 document), else the first same-named property anywhere in the
+  documents, else by name (``*_count``/``*_id`` integer, ``*_time`` date-time, anything else string).
+
+Custom fields are not part of these files; the tap adds them at discovery from the ``*Fields`` endpoints.
+The output is committed; ``--check`` fails when a file is out of date (a test runs it when the documents are
+on the machine). The run is deterministic: same documents, same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipedrive_core import openapi  # noqa: E402
 from pipedrive_core.catalogue import Resource, active  # noqa: E402
+from pipedrive_core.fields import ADDRESS_PARTS  # noqa: E402
 
-DEFAULT_SPECS = Path("/work/shared/pipedrive-openapi")
-OUT_DIR = ROOT / "tap_pipedrive" / "schemas"
-MAX_DEPTH = 4
-KEEP_FORMATS = {"date-time", "date"}
+DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
+#: the 2026-01 v1 document still describes the legacy v1 entity lists (counts, mail times, …)
+LEGACY_V1_FILE = "openapi-v1-2026-01-full.yaml"
+MAX_DEPTH = 6
+TEMPORAL_FORMATS = ("date-time", "date", "time")
 
 #: Where the record list sits inside ``data`` when it is not ``data`` itself.
 DATA_PATH: dict[str, tuple[str, ...]] = {"goals": ("goals",)}
 
 #: Properties every record of a stream gets from the tap itself (not from the API).
 EXTRA_PROPERTIES: dict[str, dict[str, Any]] = {
-    "deals": {"is_archived": {"type": ["boolean", "null"]}, "archive_time": {"type": ["string", "null"]}},
-    "mail_threads": {"folder": {"type": ["string", "null"]}},
+    "deals": {
+        "is_archived": {"type": ["boolean", "null"], "description": "Whether the deal is archived."},
+        "archive_time": {"type": ["string", "null"], "format": "date-time",
+                         "description": "The date and time the deal was archived."},
+    },
+    "mail_threads": {"folder": {"type": ["string", "null"],
+                                "description": "The mailbox folder the thread was listed in (the tap's partition)."}},
 }
 
-#: Schemas for lists whose item schema the spec leaves out (plain id lists, free-form flow items).
+#: Schemas for lists whose item schema the documents leave out (plain id lists).
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "deal_permitted_users": {"type": "object", "properties": {"user_id": {"type": ["integer", "null"]}}},
+    "deal_permitted_users": {
+        "type": "object",
+        "properties": {"user_id": {"type": ["integer", "null"], "description": "The ID of a permitted user."}},
+    },
 }
 
+INCLUDE_FIELDS_NOTE = "Sent only when requested with include_fields (the tap requests it unless narrowed)."
 
-def load(path: Path) -> dict[str, Any]:
-    """Parse a YAML spec (C loader when available: the v1 spec is large)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=loader)  # noqa: S506 - safe loader
+_DATE_TIME_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_DATE_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_VALUE = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
+_DATE_TIME_TEXT = re.compile(r"\bdate and time\b|\bISO 8601\b|YYYY-MM-DD[ T]HH|\btimestamp\b", re.IGNORECASE)
+_DATE_TEXT = re.compile(r"YYYY-MM-DD|\bdate of\b|\b(start|end|due|close) date\b", re.IGNORECASE)
+_DATE_TIME_NAME = re.compile(r"(_time|_timestamp|^timestamp|_at)$")
 
 
-class Resolver:
-    """Resolve ``$ref``/``allOf``/``oneOf``/``anyOf``/``nullable`` into a compact, all-nullable schema."""
+class DocumentedResolver(openapi.Resolver):
+    """The shared resolver, keeping a combinator part's ``description`` and ``example`` when the node has none
+    (Pipedrive often describes a property inside its ``allOf``)."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.spec = spec
-
-    def deref(self, node: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Follow ``$ref`` chains to the referenced node."""
-        seen = 0
-        while "$ref" in node and seen < 20:
-            target: Any = self.spec
-            for part in node["$ref"].lstrip("#/").split("/"):
-                target = target[part]
-            node = target
-            seen += 1
-        return node
-
-    def merge(self, node: Mapping[str, Any]) -> dict[str, Any]:
-        """One flat node out of ``allOf`` (all parts) and ``oneOf``/``anyOf`` (union of parts)."""
-        node = self.deref(node)
-        parts = [self.merge(p) for p in node.get("allOf", [])]
-        parts += [self.merge(p) for p in node.get("oneOf", []) + node.get("anyOf", [])]
-        out: dict[str, Any] = {k: v for k, v in node.items() if k not in {"allOf", "oneOf", "anyOf"}}
-        for part in parts:
-            props = part.get("properties")
-            if props:
-                out.setdefault("properties", {})
-                for name, value in props.items():
-                    out["properties"].setdefault(name, value)
-            for key in ("type", "items", "format", "nullable"):
-                if key in part and key not in out:
-                    out[key] = part[key]
-            if part.get("nullable"):
-                out["nullable"] = True
-        if "properties" in out and "type" not in out:
-            out["type"] = "object"
-        return out
-
-    def compact(self, node: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
-        """A JSON schema with a nullable type and no documentation."""
-        node = self.merge(node)
-        kind = node.get("type")
-        if kind is None:
-            return {}  # anything
-        if kind == "object" or "properties" in node:
-            props = node.get("properties") or {}
-            if depth >= MAX_DEPTH or not props:
-                return {"type": ["object", "null"]}
-            return {
-                "type": ["object", "null"],
-                "properties": {name: self.compact(value, depth + 1) for name, value in props.items()},
-            }
-        if kind == "array":
-            items = node.get("items") or {}
-            out: dict[str, Any] = {"type": ["array", "null"]}
-            item_schema = self.compact(items, depth + 1) if items else {}
-            if item_schema:
-                out["items"] = item_schema
+    def merge(self, node: Any) -> dict[str, Any]:
+        """:meth:`openapi.Resolver.merge` plus the first part's description and example."""
+        out = super().merge(node)
+        if "description" in out and "example" in out:
             return out
-        types = [kind] if isinstance(kind, str) else list(kind)
-        if "null" not in types:
-            types.append("null")
-        out = {"type": types}
-        if node.get("format") in KEEP_FORMATS and kind == "string":
-            out["format"] = node["format"]
+        raw = self.deref(node)
+        for part in [*raw.get("allOf", []), *raw.get("oneOf", []), *raw.get("anyOf", [])]:
+            merged = self.merge(part)
+            for key in ("description", "example"):
+                if key in merged and key not in out:
+                    out[key] = merged[key]
         return out
 
 
-def spec_path(resource: Resource) -> str:
-    """The read path as the spec writes it: no version prefix, no query, any ``{placeholder}``."""
-    path = resource.read_path.split("?", 1)[0]
-    return re.sub(r"^/(v1|api/v2)", "", path)
+# -- what the documents say beside the types ---------------------------------------------------------------
+
+def clean_text(text: Any) -> str:
+    """A description as one line of plain text (HTML tags and line breaks of the documents removed)."""
+    if not isinstance(text, str):
+        return ""
+    text = re.sub(r"<br\s*/?>|</(td|th|tr)>", " ", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return " ".join(text.split())
 
 
-def find_operation(spec: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
-    """The GET operation of ``path`` (placeholders match any placeholder name)."""
-    pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", r"\\{[^}]+\\}", re.escape(path)) + "$")
-    for candidate, item in spec.get("paths", {}).items():
-        if pattern.match(candidate) and "get" in item:
-            return item["get"]
+def temporal_format(name: str, node: Mapping[str, Any], example: Any, siblings: frozenset[str]) -> str | None:
+    """``date-time``, ``date``, ``time`` (of day) or ``None`` for a string property.
+
+    In order: the documented ``format``; the documented example value (``2021-01-01T00:00:00Z``,
+    ``2020-09-25 09:21:55``, ``2021-01-01``, ``15:00:00``); the description ("date and time", "ISO 8601",
+    "YYYY-MM-DD", "date of"); the name (``*_time``, ``*_timestamp``, ``*_at``, ``*_date``). A ``<x>_time``
+    beside a ``<x>_date`` is a time of day (Pipedrive splits ``due_date``/``due_time``); an ``HH:MM`` value
+    elsewhere is a duration, not a time of day.
+    """
+    documented = node.get("format")
+    time_of_day = name.endswith("_time") and f"{name[:-5]}_date" in siblings
+    decisions = (
+        str(documented) if documented in TEMPORAL_FORMATS else None,
+        _value_format(example, time_of_day=time_of_day),
+        "time" if time_of_day else None,
+        _text_format(clean_text(node.get("description"))),
+        _name_format(name),
+    )
+    return next((d for d in decisions if d is not None), "") or None
+
+
+def _value_format(example: Any, *, time_of_day: bool) -> str | None:
+    """The format an example value shows; ``""`` for an ``HH:MM`` that is not a time of day (a duration)."""
+    if not isinstance(example, str):
+        return None
+    if _DATE_TIME_VALUE.match(example):
+        return "date-time"
+    if _DATE_VALUE.match(example):
+        return "date"
+    if _TIME_VALUE.match(example):
+        return "time" if time_of_day else ""
     return None
 
 
-def record_schema(resource: Resource, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The compact schema of one record of ``resource``'s list answer."""
-    if resource.name in OVERRIDES:
-        body: dict[str, Any] = json.loads(json.dumps(OVERRIDES[resource.name]))
-        body["type"] = ["object", "null"]
-        return body
-    operation = find_operation(spec, spec_path(resource))
+def _text_format(description: str) -> str | None:
+    if _DATE_TIME_TEXT.search(description):
+        return "date-time"
+    if _DATE_TEXT.search(description) and "time" not in description.lower():
+        return "date"
+    return None
+
+
+def _name_format(name: str) -> str | None:
+    if _DATE_TIME_NAME.search(name):
+        return "date-time"
+    return "date" if name.endswith("_date") else None
+
+
+def _nullable(kind: Any) -> list[str]:
+    types = [kind] if isinstance(kind, str) else list(kind)
+    return types if "null" in types else [*types, "null"]
+
+
+def by_name(name: str, example: Any = None, siblings: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The schema a Pipedrive column name implies when nothing else documents it."""
+    if name.endswith(("_count", "_id")) and not isinstance(example, str):
+        return {"type": ["integer", "null"]}
+    if name.startswith("is_") or name.endswith("_flag"):
+        return {"type": ["boolean", "null"]}
+    out: dict[str, Any] = {"type": ["string", "null"]}
+    fmt = temporal_format(name, {}, example, siblings)
+    if fmt:
+        out["format"] = fmt
+    return out
+
+
+def from_example(name: str, value: Any, siblings: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A schema for a key only the documented example shows, from its example value (or its name)."""
+    if isinstance(value, bool):
+        return {"type": ["boolean", "null"]}
+    if isinstance(value, int):
+        return {"type": ["integer", "null"]}
+    if isinstance(value, float):
+        return {"type": ["number", "null"]}
+    if isinstance(value, dict):
+        keys = frozenset(value)
+        props = {k: from_example(k, v, keys) for k, v in value.items()}
+        return {"type": ["object", "null"], "properties": props} if props else {"type": ["object", "null"]}
+    if isinstance(value, list):
+        item = example_object(value)
+        if item is None:
+            item = next((v for v in value if v is not None), None)
+        return {"type": ["array", "null"], **({"items": from_example(name, item)} if item is not None else {})}
+    return by_name(name, value, siblings)
+
+
+def example_object(example: Any) -> dict[str, Any] | None:
+    """One example object: the example itself, or every key of a list of examples (first non-null value)."""
+    if isinstance(example, dict):
+        return example
+    if not isinstance(example, list):
+        return None
+    out: dict[str, Any] = {}
+    for item in example:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if out.get(key) is None:
+                    out[key] = value
+    return out or None
+
+
+# -- compact, documented schemas -------------------------------------------------------------------------
+
+class Compactor:
+    """One document's nodes as compact, nullable, described JSON schemas, checked against their examples."""
+
+    def __init__(self, resolver: openapi.Resolver) -> None:
+        self.resolver = resolver
+
+    def compact(self, node: Mapping[str, Any], example: Any = None, *, name: str = "", depth: int = 0,
+                siblings: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The schema of ``node`` (its documented ``example`` beside it), ``name`` being its property name."""
+        node = self.resolver.merge(node)
+        if example is None:
+            example = node.get("example")
+        kind = node.get("type")
+        if kind == "object" or "properties" in node:
+            out = self._object(node, example, depth)
+        elif kind == "array":
+            out = self._array(node, example, name, depth)
+        elif kind is None:
+            out = from_example(name, example, siblings) if example is not None else {}
+        else:
+            out = {"type": _nullable(kind)}
+            fmt = temporal_format(name, node, example, siblings) if "string" in out["type"] else None
+            if fmt:
+                out["format"] = fmt
+        description = clean_text(node.get("description"))
+        if description and out:
+            out["description"] = description
+        return out
+
+    def _object(self, node: Mapping[str, Any], example: Any, depth: int) -> dict[str, Any]:
+        props: dict[str, Any] = dict(node.get("properties") or {})
+        if not props or depth >= MAX_DEPTH:
+            return {"type": ["object", "null"]}  # documented as free-form: one JSON value, whatever it holds
+        sample = example_object(example) or {}
+        if sample and not set(sample) & set(props):
+            props = {}  # the documented schema is something else (a response envelope): trust the example
+        if set(props) & set(ADDRESS_PARTS):
+            # An address carries every address part (the address field definitions list formatted_address).
+            props.update({part: {"type": "string"} for part in (*ADDRESS_PARTS, "value") if part not in props})
+        names = frozenset(props) | frozenset(sample)
+        out = {
+            key: self.compact(value, sample.get(key), name=key, depth=depth + 1, siblings=names)
+            for key, value in props.items()
+        }
+        for key, value in sample.items():
+            if key not in out:
+                out[key] = from_example(key, value, names)
+        return {"type": ["object", "null"], "properties": out}
+
+    def _array(self, node: Mapping[str, Any], example: Any, name: str, depth: int) -> dict[str, Any]:
+        items = node.get("items") or {}
+        out: dict[str, Any] = {"type": ["array", "null"]}
+        item_example = example_object(example)
+        if item_example is None and isinstance(example, list) and example:
+            item_example = example[0]
+        item_schema = self.compact(items, item_example, name=name, depth=depth + 1) if items else {}
+        if not item_schema and item_example is not None:
+            item_schema = from_example(name, item_example)
+        if item_schema:
+            out["items"] = item_schema
+        return out
+
+
+# -- the documents' list operations ----------------------------------------------------------------------
+
+def record_node(resource: Resource, resolver: openapi.Resolver, path: str) -> tuple[dict[str, Any], Any] | None:
+    """The schema node of one record of the list answer at ``path`` (no version prefix), with the documented
+    example record."""
+    operation = resolver.find_operation(path)
     if operation is None:
-        msg = f"{resource.name}: GET {spec_path(resource)} not found in the v{resource.read_version} spec"
-        raise SystemExit(msg)
-    resolver = Resolver(spec)
-    content = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    data = resolver.merge(content).get("properties", {}).get("data", {})
-    data = resolver.merge(data)
+        return None
+    content = operation["responses"]["200"]["content"]["application/json"]
+    data = resolver.merge(resolver.merge(content["schema"]).get("properties", {}).get("data", {}))
+    example = content.get("example")
+    example = example.get("data") if isinstance(example, dict) else None
     for step in DATA_PATH.get(resource.name, ()):
         data = resolver.merge(data["properties"][step])
-    items = resolver.merge(data["items"]) if data.get("type") == "array" and "items" in data else data
-    return resolver.compact(items)
+        example = example.get(step) if isinstance(example, dict) else None
+    if data.get("type") == "array" and "items" in data:
+        return resolver.merge(data["items"]), example_object(example)
+    return data, example_object(example)
 
 
-def finish(resource: Resource, schema: dict[str, Any]) -> dict[str, Any]:
-    """Top-level shape: object with properties; key and replication key always present and typed."""
-    props: dict[str, Any] = dict(schema.get("properties") or {})
-    key_type = "integer" if resource.key_type == "integer" else "string"
-    props[resource.key] = {"type": [key_type, "null"]}
-    if resource.replication_key:
-        props[resource.replication_key] = {"type": ["string", "null"], "format": "date-time"}
-    if resource.parent_key:
-        column = resource.parent_key if resource.parent_key != resource.key else f"followed_{resource.parent_key}"
-        props[column] = {"type": ["integer", "null"]}
-    if resource.has_custom_fields:
-        props.pop("custom_fields", None)  # flattened into columns by the tap
-    props.update(EXTRA_PROPERTIES.get(resource.name, {}))
-    return {"type": "object", "properties": dict(sorted(props.items()))}
+def property_index(resolver: openapi.Resolver) -> dict[str, Mapping[str, Any]]:
+    """Property name → the first property of that name in the document (paths in sorted order)."""
+    index: dict[str, Mapping[str, Any]] = {}
+
+    def walk(node: Any, depth: int) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        if depth > 12 or not isinstance(node, Mapping):
+            return
+        node = resolver.merge(node)
+        for key, value in (node.get("properties") or {}).items():
+            if isinstance(value, Mapping):
+                yield key, value
+                yield from walk(value, depth + 1)
+        yield from walk(node.get("items"), depth + 1)
+
+    paths = resolver.spec.get("paths") or {}
+    for path in sorted(paths):
+        for method in sorted(paths[path]):
+            operation = paths[path][method]
+            if not isinstance(operation, Mapping):
+                continue
+            for body in [operation.get("requestBody") or {}, *(operation.get("responses") or {}).values()]:
+                for key, value in walk(resolver.json_body(body), 0):
+                    index.setdefault(key, value)
+    return index
 
 
-def generate(specs: Path) -> dict[str, str]:
-    """File name → JSON text for every active resource."""
-    loaded = {1: load(specs / "openapi-v1.yaml"), 2: load(specs / "openapi-v2.yaml")}
-    schemas = {r.name: finish(r, record_schema(r, loaded[r.read_version])) for r in active()}
-    # Every *Fields answer has the same shape, but the spec documents each one partially: use the union.
-    fields_names = [r.name for r in active() if r.fields_of]
-    union: dict[str, Any] = {}
-    for name in fields_names:
-        for prop, schema in schemas[name]["properties"].items():
-            union.setdefault(prop, schema)
-    for name in fields_names:
-        schemas[name]["properties"] = dict(sorted(union.items()))
-    return {f"{name}.json": json.dumps(schema, indent=1) + "\n" for name, schema in schemas.items()}
+class Generator:
+    """Every active resource's schema from the documents in one directory."""
+
+    def __init__(self, spec_dir: Path) -> None:
+        self.resolvers = {v: DocumentedResolver(doc) for v, doc in openapi.load_documents(spec_dir).items()}
+        legacy = spec_dir / LEGACY_V1_FILE
+        self.legacy = DocumentedResolver(openapi.load(legacy)) if legacy.is_file() else None
+        self._indexes: dict[int, dict[str, Mapping[str, Any]]] = {}
+
+    def index(self, version: int) -> dict[str, Mapping[str, Any]]:
+        """The property index of one document (built on first use)."""
+        if version not in self._indexes:
+            self._indexes[version] = property_index(self.resolvers[version])
+        return self._indexes[version]
+
+    def record_schema(self, resource: Resource) -> dict[str, Any]:
+        """The compact schema of one record of ``resource``'s list answer."""
+        if resource.name in OVERRIDES:
+            body: dict[str, Any] = copy.deepcopy(OVERRIDES[resource.name])
+            body["type"] = ["object", "null"]
+            return body
+        version, path = openapi.split_version(resource.read_path)
+        resolver = self.resolvers[version]
+        found = record_node(resource, resolver, path)
+        if found is None:
+            raise SystemExit(f"{resource.name}: GET {path} not found in the v{version} document")
+        node, example = found
+        return Compactor(resolver).compact(node, example)
+
+    def include_field(self, resource: Resource, name: str) -> dict[str, Any]:
+        """The schema of an ``include_fields`` column the record schema leaves out."""
+        candidates: list[tuple[openapi.Resolver, Mapping[str, Any]]] = []
+        if self.legacy is not None and resource.v1_path:
+            legacy = record_node(resource, self.legacy, openapi.split_version(resource.v1_path)[1])
+            if legacy is not None and name in (legacy[0].get("properties") or {}):
+                candidates.append((self.legacy, legacy[0]["properties"][name]))
+        for version in (resource.read_version, 3 - resource.read_version):
+            if name in self.index(version):
+                candidates.append((self.resolvers[version], self.index(version)[name]))
+        for resolver, node in candidates:
+            schema = Compactor(resolver).compact(node, name=name, depth=MAX_DEPTH - 1)
+            if schema:
+                return schema
+        return by_name(name)
+
+    def finish(self, resource: Resource, schema: dict[str, Any]) -> dict[str, Any]:
+        """Top level: key, replication key, parent column and include_fields columns present and typed."""
+        props: dict[str, Any] = dict(schema.get("properties") or {})
+        key_type = "integer" if resource.key_type == "integer" else "string"
+        props[resource.key] = {**props.get(resource.key, {}), "type": [key_type, "null"]}
+        props[resource.key].pop("format", None)
+        if resource.replication_key:
+            props[resource.replication_key] = {
+                **props.get(resource.replication_key, {}), "type": ["string", "null"], "format": "date-time",
+            }
+        if resource.parent_key:
+            column = resource.parent_key if resource.parent_key != resource.key else f"followed_{resource.parent_key}"
+            parent = f"The ID of the {resource.parent} record this one was read under (added by the tap)."
+            props[column] = {"type": ["integer", "null"], "description": parent}
+        if resource.has_custom_fields:
+            props.pop("custom_fields", None)  # flattened into columns by the tap
+        for name in resource.include_fields:
+            included: dict[str, Any] = props.get(name) or self.include_field(resource, name)
+            description = str(included.get("description", ""))
+            if "include_fields" not in description:
+                description = f"{description} {INCLUDE_FIELDS_NOTE}".strip()
+            props[name] = {**included, "description": description}
+        props.update(copy.deepcopy(EXTRA_PROPERTIES.get(resource.name, {})))
+        return {"type": "object", "properties": dict(sorted(props.items()))}
+
+    def generate(self) -> dict[str, str]:
+        """File name → JSON text for every active resource."""
+        schemas = {r.name: self.finish(r, self.record_schema(r)) for r in active()}
+        # Every *Fields answer has the same shape, but the documents describe each one partially: use the union.
+        fields_names = [r.name for r in active() if r.fields_of]
+        union: dict[str, Any] = {}
+        for name in fields_names:
+            for prop, schema in schemas[name]["properties"].items():
+                union.setdefault(prop, schema)
+        for name in fields_names:
+            schemas[name]["properties"] = dict(sorted(union.items()))
+        return {f"{name}.json": json.dumps(schema, indent=1, ensure_ascii=False) + "\n"
+                for name, schema in schemas.items()}
+
+
+def generate(spec_dir: Path) -> dict[str, str]:
+    """File name → JSON text for every active resource, from the documents in ``spec_dir``."""
+    return Generator(spec_dir).generate()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or ``--check``) the schema files."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--specs", type=Path, default=DEFAULT_SPECS, help="directory of the OpenAPI YAML files")
-    parser.add_argument("--check", action="store_true", help="fail if a committed file differs")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--specs", type=Path, default=None,
+                        help=f"directory of the OpenAPI YAML files (default: ${openapi.ENV_VAR}, else "
+                        "shared/pipedrive-openapi beside or above the repository)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory of the schema files")
+    parser.add_argument("--check", action="store_true", help="fail if a file in --out differs")
     args = parser.parse_args(argv)
-    files = generate(args.specs)
+    out: Path = args.out
+    files = generate(openapi.require_spec_dir(args.specs))
     stale = [name for name, text in files.items()
-             if not (OUT_DIR / name).exists() or (OUT_DIR / name).read_text(encoding="utf-8") != text]
+             if not (out / name).exists() or (out / name).read_text(encoding="utf-8") != text]
+    extra = sorted(p.name for p in out.glob("*.json") if p.name not in files) if out.is_dir() else []
     if args.check:
-        for name in stale:
-            print(f"out of date: tap_pipedrive/schemas/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+        for name in [*stale, *extra]:
+            print(f"out of date: {out / name}", file=sys.stderr)
+        return 1 if stale or extra else 0
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (OUT_DIR / name).write_text(text, encoding="utf-8")
-    for old in OUT_DIR.glob("*.json"):
-        if old.name not in files:
-            old.unlink()
-    print(f"wrote {len(files)} schemas, {len(stale)} changed")
+        (out / name).write_text(text, encoding="utf-8")
+    for name in extra:
+        (out / name).unlink()
+    print(f"wrote {len(files)} schemas, {len(stale)} changed, {len(extra)} removed")
     return 0
 
 
