@@ -16,6 +16,7 @@ import requests
 from requests.auth import AuthBase
 
 from pipedrive_core.http.errors import OAuthError, TransportError, error_fields
+from pipedrive_core.http.urls import may_carry_credentials
 
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL, not a secret
 #: refresh this many seconds before the access token's announced expiry
@@ -99,12 +100,17 @@ class OAuthRefreshAuth(AuthBase):
             self._refresh_locked()
 
     def _refresh_locked(self) -> None:
+        if not may_carry_credentials(self.token_url):
+            raise OAuthError("oauth_token_url must be an https URL (plain http only to localhost)", method="POST",
+                             url=self.token_url)
         try:
+            # Never follow a redirect: a 307/308 would repeat the refresh token and client secret elsewhere.
             response = self._http.post(
                 self.token_url,
                 data={"grant_type": "refresh_token", "refresh_token": self._refresh_token},
                 auth=(self._client_id, self._client_secret),
                 timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise TransportError(
@@ -130,6 +136,12 @@ class OAuthRefreshAuth(AuthBase):
                 error=str(error) if error else None,
                 error_info=info,
             )
+        api_domain = body.get("api_domain")
+        if api_domain and not (isinstance(api_domain, str) and may_carry_credentials(api_domain)):
+            raise OAuthError(
+                "the OAuth token answer names an api_domain that is not an https URL; the access token is not "
+                "sent there", method="POST", url=self.token_url, status=response.status_code,
+            )
         self._access_token = str(body["access_token"])
         self._expires_at = self._clock() + float(body.get("expires_in") or 3600)
         new_refresh = body.get("refresh_token")
@@ -137,8 +149,8 @@ class OAuthRefreshAuth(AuthBase):
             self._refresh_token = str(new_refresh)
             if self._on_rotate is not None:
                 self._on_rotate(self._refresh_token)
-        if body.get("api_domain"):
-            self.api_domain = str(body["api_domain"]).rstrip("/")
+        if api_domain:
+            self.api_domain = str(api_domain).rstrip("/")
         self.refresh_count += 1
 
     @property

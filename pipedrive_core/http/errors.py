@@ -109,6 +109,19 @@ class PaginationError(PipedriveError):
     with no way to tell where they start. Not retried: the same answer would come back."""
 
 
+class RateLimitWaitTooLongError(DailyBudgetExhaustedError):
+    """Pipedrive's rate-limit headers ask for a pause longer than ``max_rate_limit_wait``.
+
+    Handled like a spent daily budget (a subclass, so both plugins stop the same way: state kept, the exit
+    code that tells a scheduler to retry later): the API is closed for longer than a run should sleep.
+    """
+
+
+class UnsafeDestinationError(PipedriveError):
+    """A request (or a redirect) would carry credentials to a host other than the configured API host, or
+    without TLS: refused before anything is sent."""
+
+
 class BadRequestError(PipedriveError):
     """HTTP 400: Pipedrive refused the request's parameters or payload."""
 

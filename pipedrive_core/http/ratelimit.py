@@ -5,25 +5,65 @@ wastes a request and, repeated, gets the client blocked by Cloudflare, so the li
 the limit: it counts its own sends in the window (against ``burst`` or the ``x-ratelimit-limit`` the server
 announced) and honours ``x-ratelimit-remaining``/``x-ratelimit-reset``. ``x-daily-requests-left`` reaching
 zero ends the run with :class:`DailyBudgetExhaustedError` instead of hammering a closed door.
+
+Search endpoints (``…/search``, ``itemSearch``) have their own, lower burst limit: their answers' headers
+throttle only the ``search`` bucket, so a spent search window never delays the list reads and writes of the
+same process (and the reverse). The daily budget is the company's, shared by both.
+
+A wait the headers ask for is capped: ``x-ratelimit-reset`` is documented as seconds, but an epoch time (a
+value above :data:`EPOCH_THRESHOLD`) is read as one, and a wait longer than ``max_wait`` seconds (default
+:data:`DEFAULT_MAX_WAIT_SECONDS`) ends the run with :class:`RateLimitWaitTooLongError` (state kept, like a spent
+daily budget) instead of sleeping for hours. Every wait longer than :data:`LOG_WAIT_SECONDS` is logged at INFO.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import ClassVar
+from urllib.parse import urlsplit
 
-from pipedrive_core.http.errors import DailyBudgetExhaustedError
+from pipedrive_core.http.errors import DailyBudgetExhaustedError, RateLimitWaitTooLongError
+
+logger = logging.getLogger("pipedrive.http")
 
 WINDOW_SECONDS = 2.0
 #: A send occupies its slot a little longer than the server's window: the client stamps a request when it
 #: takes the slot, Pipedrive when the request arrives, and thread scheduling in between shifts arrivals by
 #: milliseconds, enough to put one request too many in the server's window now and then (measured by
-#: ``python -m benchmarks.limiter_margin``: 8 429s and 0.76 of the bound with no margin, none and 0.98 with
-#: 50 ms). A 429 costs a whole ``x-ratelimit-reset``, the margin costs 2.5 %.
+#: ``python -m benchmarks.limiter_margin``). A 429 costs a whole ``x-ratelimit-reset``, the margin a little
+#: throughput.
 SEND_MARGIN_SECONDS = 0.05
+#: the longest single wait a run accepts by default (setting ``max_rate_limit_wait``)
+DEFAULT_MAX_WAIT_SECONDS = 300.0
+#: waits longer than this are logged at INFO (shorter ones are the normal pacing of a burst window)
+LOG_WAIT_SECONDS = 5.0
+#: an ``x-ratelimit-reset`` above this is a Unix time (2001-09-09 onwards), not a number of seconds
+EPOCH_THRESHOLD = 1_000_000_000.0
+
+GENERAL = "general"
+SEARCH = "search"
+_SEARCH_PATH = re.compile(r"(?i)(^|/)(search|itemsearch)(/|$)")
+
+
+def endpoint_class(url: str) -> str:
+    """The limiter bucket of a request: :data:`SEARCH` for Pipedrive's search endpoints, else :data:`GENERAL`."""
+    return SEARCH if _SEARCH_PATH.search(urlsplit(url).path) else GENERAL
+
+
+@dataclass
+class _Bucket:
+    """The burst accounting of one endpoint class."""
+
+    burst: int | None = None
+    sent: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+    block_reason: str = ""
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:
@@ -37,9 +77,10 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
 
 
 class RateLimiter:
-    """Throttle sends to stay under a rolling-window burst limit and stop at the daily budget.
+    """Throttle sends to stay under a rolling-window burst limit per endpoint class and stop at the daily budget.
 
-    ``clock`` and ``sleep`` are injectable so tests run without real waiting.
+    ``clock`` (monotonic), ``wall`` (Unix time, for epoch resets) and ``sleep`` are injectable so tests run
+    without real waiting.
     """
 
     _registry: ClassVar[dict[str, RateLimiter]] = {}
@@ -51,47 +92,69 @@ class RateLimiter:
         burst: int | None = None,
         window: float = WINDOW_SECONDS + SEND_MARGIN_SECONDS,
         headroom: int = 1,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.burst = burst
         self.window = window
         self.headroom = headroom
+        self.max_wait = max_wait
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
-        self._blocked_until = 0.0
+        self._buckets: dict[str, _Bucket] = {GENERAL: _Bucket(burst), SEARCH: _Bucket()}
         self.daily_left: float | None = None
         self.waited_seconds = 0.0
         self.throttle_count = 0
 
+    @property
+    def burst(self) -> int | None:
+        """The burst limit of the general bucket (configured, or learned from ``x-ratelimit-limit``)."""
+        return self._buckets[GENERAL].burst
+
+    @burst.setter
+    def burst(self, value: int | None) -> None:
+        self._buckets[GENERAL].burst = value
+
+    def bucket_burst(self, kind: str) -> int | None:
+        """The burst limit of one endpoint class."""
+        return self._buckets[kind].burst
+
     @classmethod
-    def shared(cls, account: str, *, burst: int | None = None) -> RateLimiter:
+    def shared(cls, account: str, *, burst: int | None = None, max_wait: float | None = None) -> RateLimiter:
         """The one limiter of this process for ``account`` (API host + credential fingerprint).
 
         A new session (a new run) re-learns the daily budget from its first answer: a spent budget seen by an
         earlier run in the same process may have been reset since, and refusing before asking would stop
-        every later run of a long-lived process for good.
+        every later run of a long-lived process for good. For the same reason it forgets a pause that stopped
+        an earlier run (longer than ``max_wait``); ordinary short pauses still hold.
         """
         with cls._registry_lock:
             limiter = cls._registry.get(account)
             if limiter is None:
                 limiter = cls._registry[account] = cls(burst=burst)
-            else:
-                if burst is not None:
-                    limiter.burst = burst
-                with limiter._lock:
-                    limiter.daily_left = None
+            elif burst is not None:
+                limiter.burst = burst
+            with limiter._lock:
+                if max_wait is not None:
+                    limiter.max_wait = max_wait
+                limiter.daily_left = None
+                horizon = limiter._clock() + limiter.max_wait
+                for bucket in limiter._buckets.values():
+                    if bucket.blocked_until > horizon:
+                        bucket.blocked_until = 0.0
             return limiter
 
-    def _capacity(self) -> int | None:
-        if self.burst is None:
+    def _capacity(self, bucket: _Bucket) -> int | None:
+        if bucket.burst is None:
             return None
-        return max(1, self.burst - self.headroom)
+        return max(1, bucket.burst - self.headroom)
 
-    def acquire(self) -> None:
-        """Block until one more request may be sent, then count it as sent."""
+    def acquire(self, kind: str = GENERAL) -> None:
+        """Block until one more request of endpoint class ``kind`` may be sent, then count it as sent."""
+        bucket = self._buckets[kind]
         while True:
             with self._lock:
                 if self.daily_left is not None and self.daily_left <= 0:
@@ -101,36 +164,56 @@ class RateLimiter:
                         "the company's time zone) or raise the plan's limit"
                     )
                 now = self._clock()
-                while self._sent and self._sent[0] <= now - self.window:
-                    self._sent.popleft()
-                wait = max(0.0, self._blocked_until - now)
-                capacity = self._capacity()
-                if wait == 0.0 and capacity is not None and len(self._sent) >= capacity:
-                    wait = self._sent[0] + self.window - now
+                while bucket.sent and bucket.sent[0] <= now - self.window:
+                    bucket.sent.popleft()
+                wait = max(0.0, bucket.blocked_until - now)
+                reason = bucket.block_reason
+                capacity = self._capacity(bucket)
+                if wait == 0.0 and capacity is not None and len(bucket.sent) >= capacity:
+                    wait = bucket.sent[0] + self.window - now
+                    reason = f"{capacity} requests already sent in the {self.window:.2f} s window"
                 if wait <= 0.0:
-                    self._sent.append(now)
+                    bucket.sent.append(now)
                     return
+                if wait > self.max_wait:
+                    raise RateLimitWaitTooLongError(
+                        f"Pipedrive's rate limit asks for a {wait:.0f} s pause ({reason}), longer than "
+                        f"max_rate_limit_wait ({self.max_wait:.0f} s); the run stopped with its state saved, "
+                        "rerun later",
+                        retry_after=wait,
+                    )
                 self.waited_seconds += wait
                 self.throttle_count += 1
+            if wait > LOG_WAIT_SECONDS:
+                logger.info("Rate limit (%s requests): waiting %.1f s because of %s", kind, wait, reason)
             self._sleep(wait)
 
-    def observe(self, headers: Mapping[str, str], status: int) -> None:
-        """Learn the limit, remaining requests, reset time and daily budget from an answer's headers."""
+    def _pause(self, reset: float | None) -> tuple[float, str]:
+        """Seconds to pause for an announced reset, and how it was read."""
+        if reset is None or reset <= 0:
+            return self.window, "no x-ratelimit-reset, one window"
+        if reset >= EPOCH_THRESHOLD:
+            return max(0.0, reset - self._wall()), f"x-ratelimit-reset {reset:.0f} read as a Unix time"
+        return reset, f"x-ratelimit-reset {reset:g} s"
+
+    def observe(self, headers: Mapping[str, str], status: int, kind: str = GENERAL) -> None:
+        """Learn the limit, remaining requests and reset time of ``kind``'s bucket and the (shared) daily budget
+        from an answer's headers."""
         limit = _header_number(headers, "x-ratelimit-limit")
         remaining = _header_number(headers, "x-ratelimit-remaining")
         reset = _header_number(headers, "x-ratelimit-reset")
         daily = _header_number(headers, "x-daily-requests-left")
+        bucket = self._buckets[kind]
         with self._lock:
             if limit is not None and limit > 0:
-                self.burst = int(limit) if self.burst is None else min(self.burst, int(limit))
+                bucket.burst = int(limit) if bucket.burst is None else min(bucket.burst, int(limit))
             if daily is not None:
                 self.daily_left = daily
             blocked = (remaining is not None and remaining <= self.headroom - 1) or status == 429
             if blocked:
-                pause = reset if reset is not None and reset > 0 else self.window
-                self._blocked_until = max(self._blocked_until, self._clock() + pause)
-
-    def wait_after_429(self, headers: Mapping[str, str]) -> float:
-        """Seconds to wait after a 429: the announced reset, else one full window."""
-        reset = _header_number(headers, "x-ratelimit-reset")
-        return reset if reset is not None and reset > 0 else self.window
+                pause, how = self._pause(reset)
+                until = self._clock() + pause
+                if until > bucket.blocked_until:
+                    cause = "a 429 answer" if status == 429 else "x-ratelimit-remaining 0"
+                    bucket.blocked_until = until
+                    bucket.block_reason = f"{cause}, {how}"

@@ -34,12 +34,14 @@ from pipedrive_core.http.errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    UnsafeDestinationError,
     error_fields,
     redact_url,
 )
-from pipedrive_core.http.ratelimit import RateLimiter
+from pipedrive_core.http.ratelimit import RateLimiter, endpoint_class
 from pipedrive_core.http.retry import RetryPolicy
 from pipedrive_core.http.token_store import RefreshTokenStore
+from pipedrive_core.http.urls import Origin, may_carry_credentials, origin
 from pipedrive_core.pagination import next_token, token_param
 
 logger = logging.getLogger("pipedrive.http")
@@ -110,7 +112,9 @@ class PipedriveSession(requests.Session):
         else:
             self.auth_handler = ApiTokenAuth(str(config.api_token))
         account = f"{config.api_url}|{self.auth_handler.fingerprint()}"
-        self.limiter = limiter or RateLimiter.shared(account, burst=config.burst_limit)
+        self.limiter = limiter or RateLimiter.shared(
+            account, burst=config.burst_limit, max_wait=config.max_rate_limit_wait
+        )
         self.policy = policy or RetryPolicy(
             max_attempts=config.max_retries + 1, base_delay=config.backoff_base, max_delay=config.backoff_max
         )
@@ -138,9 +142,31 @@ class PipedriveSession(requests.Session):
                 return self.auth_handler.api_domain
         return self.config.api_url
 
+    def credential_origins(self) -> set[Origin]:
+        """The origins that may receive this session's credentials: ``api_url`` and OAuth's ``api_domain``."""
+        urls = [self.config.api_url]
+        if isinstance(self.auth_handler, OAuthRefreshAuth) and self.auth_handler.api_domain:
+            urls.append(self.auth_handler.api_domain)
+        return {o for o in map(origin, urls) if o is not None}
+
+    def _check_destination(self, url: str, method: str) -> None:
+        if not may_carry_credentials(url) or origin(url) not in self.credential_origins():
+            found = origin(url)
+            where = f"{found[0]}://{found[1]}:{found[2]}" if found else "a malformed URL"
+            raise UnsafeDestinationError(
+                f"refused to send credentials to {where}: only the configured API host (api_url, or the OAuth "
+                "api_domain) receives them, over https (plain http only to localhost)",
+                method=method, url=url,
+            )
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        """Send with retries; return a successful response carrying its parsed body, or raise."""
+        """Send with retries; return a successful response carrying its parsed body, or raise.
+
+        Redirects are never followed: a redirect would carry the credential headers to wherever the answer
+        points (``requests`` keeps custom headers such as ``x-api-token`` across hosts).
+        """
         kwargs.setdefault("timeout", self.config.timeout)
+        kwargs["allow_redirects"] = False
 
         def describe() -> str:
             return f"{request.method} {redact_url(request.url or '')}"
@@ -164,9 +190,13 @@ class PipedriveSession(requests.Session):
 
     def _attempt(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
         prepared = request.copy()
-        self.auth_handler(prepared)
         method = str(prepared.method)
-        self.limiter.acquire()
+        if isinstance(self.auth_handler, OAuthRefreshAuth):
+            self.auth_handler.ensure_token()  # learns api_domain, one of the allowed destinations
+        self._check_destination(prepared.url or "", method)
+        self.auth_handler(prepared)
+        kind = endpoint_class(prepared.url or "")
+        self.limiter.acquire(kind)
         try:
             response = super().send(prepared, **kwargs)
         except requests.Timeout:
@@ -182,7 +212,7 @@ class PipedriveSession(requests.Session):
             ) from None
         self.stats.count(method, response.status_code)
         self.server_clock.observe(response)
-        self.limiter.observe(response.headers, response.status_code)
+        self.limiter.observe(response.headers, response.status_code, kind)
         return self._classify(response, method)
 
     def _classify(self, response: requests.Response, method: str) -> requests.Response:
@@ -202,6 +232,14 @@ class PipedriveSession(requests.Session):
                 )
             setattr(response, BODY_ATTR, body)
             return response
+        if 300 <= status < 400:
+            target = origin(response.headers.get("location") or "")
+            where = f" to {target[0]}://{target[1]}" if target else ""
+            raise UnsafeDestinationError(
+                f"the API answered with a redirect{where}; redirects are not followed, so credentials never leave "
+                "the configured API host (check api_url)",
+                method=method, url=url, status=status,
+            )
         if status == 403 and _looks_like_html(response):
             raise CloudflareBlockedError(
                 "Cloudflare blocked the client with an HTML page, which Pipedrive does after repeated "
