@@ -247,27 +247,36 @@ def assign_columns(
     return result
 
 
+_NO_PARTS: Mapping[str, Any] = {}
+
+
+def split_v2(value: Any, field_type: str | None) -> tuple[Any, Mapping[str, Any]]:
+    """One v2 custom value → (its main value, its companion subfield values by suffix).
+
+    Composite values are objects: ranges ``{value, until}`` (or ``{start, end}``), monetary
+    ``{value, currency}``, addresses ``{value, <components>}``; the field type decides, and the object's
+    keys do when the type is unknown. Plain values have no subfields.
+    """
+    if not isinstance(value, Mapping):
+        return value, _NO_PARTS
+    if field_type in RANGE_TYPES or "until" in value or ("start" in value and "end" in value):
+        return value.get("value", value.get("start")), {"until": value.get("until", value.get("end"))}
+    if field_type == "monetary" or "currency" in value:
+        return value.get("value"), {"currency": value.get("currency")}
+    if field_type == "address" or "formatted_address" in value:
+        return value.get("value"), {part: value.get(part) for part in ADDRESS_PARTS}
+    return value.get("value", value), _NO_PARTS
+
+
 def flatten_v2(custom_fields: Mapping[str, Any] | None, fields: Mapping[str, FieldDef]) -> dict[str, Any]:
     """v2 ``custom_fields`` object → flat (v1-style) keys, subfields included."""
     flat: dict[str, Any] = {}
     for key, value in (custom_fields or {}).items():
         field = fields.get(key)
-        ftype = field.field_type if field else None
-        if isinstance(value, Mapping):
-            if ftype in RANGE_TYPES or "until" in value or ("start" in value and "end" in value):
-                flat[key] = value.get("value", value.get("start"))
-                flat[f"{key}_until"] = value.get("until", value.get("end"))
-            elif ftype == "monetary" or "currency" in value:
-                flat[key] = value.get("value")
-                flat[f"{key}_currency"] = value.get("currency")
-            elif ftype == "address" or "formatted_address" in value:
-                flat[key] = value.get("value")
-                for part in ADDRESS_PARTS:
-                    flat[f"{key}_{part}"] = value.get(part)
-            else:
-                flat[key] = value.get("value", value)
-        else:
-            flat[key] = value
+        main, parts = split_v2(value, field.field_type if field else None)
+        flat[key] = main
+        for suffix, part in parts.items():
+            flat[f"{key}_{suffix}"] = part
     return flat
 
 

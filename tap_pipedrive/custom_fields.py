@@ -14,7 +14,6 @@ or ``meltano run --refresh-catalog``). A sync never fails because of it.
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -22,58 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipedrive_core.fields import (
-    DATE_TYPES,
     INTEGER_TYPES,
     NUMBER_TYPES,
     OPTION_TYPES,
     FieldDef,
     assign_columns,
     flat_schema,
-    flatten_v2,
     is_custom_key,
+    split_v2,
 )
+from pipedrive_core.values import to_int, to_number
+
+__all__ = ["CustomFieldPlan", "converter_for", "to_id_list", "to_int", "to_number", "to_text"]
 
 Converter = Callable[[Any], Any]
-
-
-def to_int(value: Any) -> int | None:  # noqa: PLR0911 - one branch per input shape
-    """An integer from an id, a numeric string, a whole float, or a v1 ``{"value": id}`` object."""
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, Mapping):
-        return to_int(value.get("value", value.get("id")))
-    if isinstance(value, float | decimal.Decimal):
-        return int(value) if value == int(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-        try:
-            number = decimal.Decimal(text)
-        except decimal.InvalidOperation:
-            return None
-        return int(number) if number == int(number) else None
-    return None
-
-
-def to_number(value: Any) -> Any:
-    """A number from a number or a numeric string (``Decimal`` keeps precision)."""
-    if value is None or (isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            return decimal.Decimal(value.strip())
-        except decimal.InvalidOperation:
-            return None
-    return None
-
-
-def to_date(value: Any) -> str | None:
-    """``YYYY-MM-DD`` from a date or a timestamp string."""
-    if not value or not isinstance(value, str):
-        return None
-    return value[:10]
-
 
 def to_id_list(value: Any) -> list[int] | None:
     """Option or entity ids of a ``set`` field: v1 sends ``"1,2"``, v2 a list."""
@@ -106,13 +67,16 @@ def describe(key: str, suffix: str = "") -> str:
 
 
 def converter_for(field_type: str) -> Converter:
-    """The converter for a field's main value, matching :func:`pipedrive_core.fields.value_schema`."""
+    """The converter for a field's main value, matching :func:`pipedrive_core.fields.value_schema`.
+
+    Dates and times of day stay text here: the stream's schema-driven pass
+    (:class:`pipedrive_core.values.TemporalColumns`) puts every ``date``/``time`` column, built-in or custom,
+    into its one form and counts the impossible values it nulls.
+    """
     if field_type in INTEGER_TYPES:
         return to_int
     if field_type in NUMBER_TYPES:
         return to_number
-    if field_type in DATE_TYPES:
-        return to_date
     if field_type == "set":
         return to_id_list
     return to_text
@@ -142,6 +106,12 @@ class _Planned:
     labels: Mapping[int, str] | None
     multi: bool
 
+    @property
+    def v2_subfields(self) -> tuple[tuple[str, str, Converter], ...]:
+        """(suffix, column, converter) of each companion subfield: where a v2 object's parts go."""
+        start = len(self.key) + 1
+        return tuple((src[start:], column, convert) for src, column, convert in self.subfields)
+
 
 @dataclass
 class CustomFieldPlan:
@@ -155,6 +125,8 @@ class CustomFieldPlan:
     _planned: tuple[_Planned, ...] = field(init=False, repr=False)
     _known: frozenset[str] = field(init=False, repr=False)
     _warned: set[str] = field(init=False, repr=False, default_factory=set)
+    #: (the ``_planned`` it was built from, (field, field type) per planned field) for :meth:`apply_v2`
+    _steps: tuple[Any, tuple[tuple[_Planned, str], ...]] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         planned = []
@@ -195,12 +167,8 @@ class CustomFieldPlan:
             fdef = self.fields[plan.key]
             for flat_key, schema in flat_schema(fdef).items():
                 suffix = flat_key[len(plan.key):]
-                column = {**schema, "description": describe(plan.key, suffix)}
-                if column.get("format") == "time":
-                    # JSON Schema's "time" is RFC 3339 full-time (with an offset); Pipedrive's "HH:MM:SS" is
-                    # not, and validating targets would reject the record: a plain string it is.
-                    del column["format"]
-                props[plan.column + suffix] = column
+                # format "time" is emitted as HH:MM:SS (what SQL loaders map to a TIME column)
+                props[plan.column + suffix] = {**schema, "description": describe(plan.key, suffix)}
             if plan.labels is not None:
                 suffix = "_labels" if plan.multi else "_label"
                 label_schema: dict[str, Any] = (
@@ -259,14 +227,36 @@ class CustomFieldPlan:
 
     # -- per record -------------------------------------------------------------------------------
     def apply_v2(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Move a v2 record's ``custom_fields`` object into typed top-level columns."""
+        """Move a v2 record's ``custom_fields`` object into typed top-level columns.
+
+        One pass over the plan's fields, straight from the nested object (no intermediate flat dict); the
+        columns come out in the same order as :meth:`apply_v1`'s: subfields, main column, labels.
+        """
         nested = record.pop("custom_fields", None) or {}
-        flat = flatten_v2(nested, self.fields) if nested else {}
-        for key in nested:
-            if key not in self._known:
-                self._unknown(key)
-        self._fill(record, flat, pop=False)
+        if not nested.keys() <= self._known:
+            for key in nested:
+                if key not in self._known:
+                    self._unknown(key)
+        get = nested.get
+        for plan, field_type in self._v2_steps():
+            raw = get(plan.key)
+            if type(raw) is dict:
+                raw, parts = split_v2(raw, field_type)
+                for suffix, column, convert in plan.v2_subfields:
+                    record[column] = convert(parts.get(suffix))
+            else:
+                for _, column, _ in plan.v2_subfields:
+                    record[column] = None
+            value = record[plan.column] = plan.convert(raw) if raw is not None else None
+            if plan.labels is not None:
+                self._label(record, plan, value)
         return record
+
+    def _v2_steps(self) -> tuple[tuple[_Planned, str], ...]:
+        steps = self._steps
+        if steps is None or steps[0] is not self._planned:
+            steps = self._steps = (self._planned, tuple((p, self.fields[p.key].field_type) for p in self._planned))
+        return steps[1]
 
     def apply_v1(self, record: dict[str, Any]) -> dict[str, Any]:
         """Move a v1 record's top-level custom keys (and subfields) to typed columns."""
@@ -285,12 +275,15 @@ class CustomFieldPlan:
                 record[column] = convert(take(src, None))
             record[plan.column] = value
             if plan.labels is not None:
-                if plan.multi:
-                    record[f"{plan.column}_labels"] = (
-                        None if value is None else [plan.labels.get(i, str(i)) for i in value]
-                    )
-                else:
-                    record[f"{plan.column}_label"] = None if value is None else plan.labels.get(value)
+                self._label(record, plan, value)
+
+    @staticmethod
+    def _label(record: dict[str, Any], plan: _Planned, value: Any) -> None:
+        labels = plan.labels or {}
+        if plan.multi:
+            record[f"{plan.column}_labels"] = None if value is None else [labels.get(i, str(i)) for i in value]
+        else:
+            record[f"{plan.column}_label"] = None if value is None else labels.get(value)
 
     def _unknown(self, key: str) -> None:
         if key not in self._warned:

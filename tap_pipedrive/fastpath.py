@@ -1,77 +1,111 @@
-"""The per-record fast path: singer-sdk's output, byte for byte, at about half the CPU per record.
+"""The lean per-record path: singer-sdk's output, byte for byte, at a fraction of the CPU per record.
 
 singer-sdk 0.54.9 (``Stream._generate_record_messages`` and ``SimpleSingerWriter``) walks every property
 through ``_conform_primitive_property`` (three ``isinstance`` chains and a schema test per value), copies
 the record in ``pop_deselected_record_properties`` even when nothing is deselected, serializes with
-``simplejson`` and flushes stdout after every message. For records that come straight from ``json.loads``
+``simplejson`` and flushes stdout after every message. For records that come straight from a JSON decoder
 the same output is produced here much more cheaply:
 
-* **conforming** (``TYPE_CONFORMANCE_LEVEL = ROOT_ONLY``): the per-property decisions depend only on the
-  schema, so they are computed once per stream (exclusive-boolean, uniform-list, object-with-properties
-  keys); ``str``/``int``/``None``/``bool`` values and lists/objects of the matching schema pass straight
-  through, anything else goes to the SDK's own ``_conform_primitive_property``. Unknown properties are
-  dropped with the SDK's warning, as before.
+* **decoding** (:func:`fast_json_loads`): msgspec, with the standard library for what it refuses (``NaN``,
+  floats beyond the double range); the values are the same.
+* **conforming** (``TYPE_CONFORMANCE_LEVEL = ROOT_ONLY``): for JSON values the SDK's walk only drops
+  properties the schema lacks (with its warning) and turns 0/1 into booleans in boolean-only columns; both
+  are done here from per-schema facts computed once, in place. Anything unusual (a ``datetime``, a
+  ``Decimal`` that is not finite, an odd schema) takes :func:`conform_root_only`, the SDK's own decisions.
 * **deselection**: nothing to do when no property is deselected (the usual catalog); only top-level keys to
   pop when only top-level properties are; the SDK's walk otherwise.
 * **stream maps**: with any stream map or flattening configured the SDK's own method runs unchanged.
-* **serialization** (:class:`FastSingerWriter`): the standard library's C encoder (same separators, same
-  ``default``), falling back to the SDK's ``serialize_json`` for anything it cannot encode identically
-  (``Decimal``, NaN/inf).
-* **stdout**: flushed after every non-RECORD message (STATE, SCHEMA, …) instead of after every record, so a
-  STATE never reaches the target before the records it covers.
+* **serialization** (:func:`encode_record`): orjson, whose bytes equal ``serialize_json``'s for the usual
+  values; where they would not (non-ASCII text is escaped here as simplejson does, a DEL character, floats
+  below 1e-4 that Python spells with a two-digit exponent, integers beyond 64 bits, ``datetime`` objects)
+  the standard library's C encoder or the SDK's ``serialize_json`` writes the record instead.
+* **stdout** (:class:`FastSingerWriter`): RECORD lines are collected into 64 KB writes on the binary
+  buffer and flushed before every other message (STATE, SCHEMA, …), so a STATE never reaches the target
+  before the records it covers.
 
-``tests/tap/test_fastpath.py`` compares every message of real tap runs with the SDK's default path.
+The schema-driven timestamp/date/time normalisation (:func:`normalize_temporal`, :func:`report_temporal`)
+runs on both paths, in ``post_process``. ``tests/tap/test_fastpath.py`` compares every message of real tap
+runs with the SDK's default path, and the encoder with ``serialize_json`` on generated values.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
+import decimal
+import gc
 import json
+import re
 import sys
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+import orjson
 from singer_sdk import singerlib as singer
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._typing import (
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.io_base import SingerWriter
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.json import serialize_json
+
+from pipedrive_core.values import TemporalColumns
+from tap_pipedrive.sdk_compat import (
     _conform_primitive_property,
     _conform_record_data_types,
     _is_exclusive_boolean_type,
     _warn_unmapped_properties,
     is_object_type,
     is_uniform_list,
+    pop_deselected_record_properties,
+    utc_now,
 )
-from singer_sdk.helpers._util import utc_now
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.io_base import SingerWriter
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib.json import serialize_json
 
 _MISSING = object()
+
+
+# -- decoding -------------------------------------------------------------------------------------------------
+
+
+_DECODE = msgspec.json.Decoder().decode
+
+
+def fast_json_loads(data: bytes | str) -> Any:
+    """``json.loads`` at msgspec's speed (integers of any size kept exact, unlike orjson's floats); the
+    standard library for what msgspec refuses (``NaN``, a float beyond the double range)."""
+    try:
+        return _DECODE(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
+# -- conforming -----------------------------------------------------------------------------------------------
 
 
 class SchemaPlan:
     """Per-schema facts the SDK recomputes for every value."""
 
-    __slots__ = ("extra_ok", "lists", "objects", "odd", "props", "xbool")
+    __slots__ = ("extra_ok", "keys", "lists", "objects", "odd", "props", "xbool", "xbool_order")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.props: dict[str, Any] = schema.get("properties") or {}
+        self.keys = frozenset(self.props)
         self.extra_ok = bool(schema.get("additionalProperties"))
-        xbool: set[str] = set()
+        xbool: list[str] = []
         lists: set[str] = set()
         objects: set[str] = set()
         odd: set[str] = set()
         for key, prop in self.props.items():
             try:
                 if _is_exclusive_boolean_type(prop):
-                    xbool.add(key)
+                    xbool.append(key)
                 if is_uniform_list(prop):
                     lists.add(key)
                 if is_object_type(prop) and "properties" in prop:
                     objects.add(key)
             except Exception:  # odd schema: such keys take the SDK's own path per value
                 odd.add(key)
+        self.xbool_order = tuple(xbool)
         self.xbool, self.lists, self.objects, self.odd = (
             frozenset(xbool), frozenset(lists), frozenset(objects), frozenset(odd)
         )
@@ -102,6 +136,22 @@ def conform_root_only(record: dict[str, Any], plan: SchemaPlan) -> tuple[dict[st
         else:
             out[key] = _conform_primitive_property(value, schema)
     return out, unmapped
+
+
+def conform_in_place(record: dict[str, Any], plan: SchemaPlan) -> tuple[dict[str, Any], list[str]]:
+    """What :func:`conform_root_only` does to JSON values, done in place: unknown properties dropped,
+    0/1 made booleans in boolean-only columns. Values of other types are left for :func:`encode_record` to
+    refuse, which sends the record down the exact path."""
+    unmapped: list[str] = []
+    if not plan.extra_ok and not record.keys() <= plan.keys:
+        unmapped = [key for key in record if key not in plan.keys]
+        for key in unmapped:
+            del record[key]
+    for key in plan.xbool_order:
+        value = record.get(key)
+        if value is not None and type(value) is not bool:
+            record[key] = value != 0
+    return record, unmapped
 
 
 def _selection(stream: Any) -> tuple[str, frozenset[str]]:
@@ -137,30 +187,80 @@ def uses_plain_maps(stream: Any) -> bool:
             and not getattr(maps[0], "flattening_enabled", False))
 
 
-def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
-    """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY."""
-    mode, top = _selection(stream)
-    if mode == "top":
-        for key in top & record.keys():
-            del record[key]
-    elif mode == "sdk":
-        pop_deselected_record_properties(record, stream.schema, stream.mask)
-    record, unmapped = conform_root_only(record, _schema_plan(stream, stream.effective_schema))
-    if unmapped:
-        _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
-    stream_map = stream.stream_maps[0]
-    mapped_record = stream_map.transform(record)
-    if mapped_record is not None:
-        yield singer.RecordMessage(
-            stream=stream_map.stream_alias,
-            record=mapped_record,
-            version=stream._stream_version,
-            time_extracted=utc_now(),
-        )
+# -- timestamps, dates, times -------------------------------------------------------------------------------
+
+
+def _temporal(stream: Any) -> TemporalColumns:
+    schema = stream.schema
+    cached = getattr(stream, "_fast_temporal", None)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    rk = stream.replication_key
+    columns = TemporalColumns(schema, skip=frozenset({rk}) if rk else frozenset())
+    if cached is not None:  # a new schema: keep counting what the old one's columns rejected
+        for column, (count, raw) in cached[1].rejected.items():
+            columns._reject(column, raw, count)
+    stream._fast_temporal = (schema, columns)
+    return columns
+
+
+def normalize_temporal(stream: Any, record: dict[str, Any]) -> None:
+    """Every ``format: date-time|date|time`` column of the stream's schema in its one form (RFC 3339 UTC,
+    ``YYYY-MM-DD``, ``HH:MM:SS``), ``None`` for impossible values (counted for :func:`report_temporal`).
+    The replication key is left to the bookmark logic, which normalizes it first."""
+    columns = _temporal(stream)
+    if columns:
+        columns.apply(record)
+
+
+def report_temporal(stream: Any) -> None:
+    """Log, once per column, the impossible values the stream's read emitted as null (count, first raw)."""
+    cached = getattr(stream, "_fast_temporal", None)
+    if cached is not None:
+        cached[1].report(stream.logger, stream.name)
+
+
+# -- serialization ------------------------------------------------------------------------------------------
+
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+#: Python spells floats below 1e-4 ``1e-05``/``2.5e-07``; orjson ``0.00001``/``2.5e-7``
+_SMALL_FLOAT = re.compile(rb"0\.0000|\de-\d(?!\d)")
+_NOT_SIMPLEJSON_ASCII = re.compile("[^\x00-\x7e]")
 
 
 class _NotPlainJSONError(TypeError):
     pass
+
+
+def _orjson_default(obj: Any) -> Any:
+    if type(obj) is decimal.Decimal and obj.is_finite():
+        return orjson.Fragment(str(obj))  # simplejson's use_decimal writes str(Decimal)
+    raise _NotPlainJSONError
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def encode_record(record: Any) -> bytes | None:
+    """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it.
+
+    orjson writes non-ASCII text as UTF-8 where simplejson escapes it (``ensure_ascii``): such output is
+    escaped afterwards the same way (``\\u00e9``, surrogate pairs above the BMP, ``\\u007f``).
+    """
+    try:
+        body = orjson.dumps(record, default=_orjson_default, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: odd types, integers beyond 64 bits, lone surrogates
+        return None
+    if (b"e-" in body or b"0.0000" in body) and _SMALL_FLOAT.search(body):
+        return None
+    if not body.isascii() or b"\x7f" in body:
+        return _NOT_SIMPLEJSON_ASCII.sub(_escape, body.decode()).encode()
+    return body
 
 
 def _default(obj: Any) -> Any:
@@ -182,15 +282,104 @@ def fast_serialize(obj: Any) -> str:
         return serialize_json(obj)
 
 
+@dataclass(slots=True)
+class EncodedRecordMessage(singer.RecordMessage):
+    """A RECORD whose ``record`` is already encoded (``encoded``, by :func:`encode_record`)."""
+
+    encoded: bytes = b""
+
+    def __post_init__(self) -> None:
+        # time_extracted comes from utc_now(): already an aware UTC datetime (the base class converts it)
+        self.type = singer.SingerMessageType.RECORD
+
+
+def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
+    """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY."""
+    mode, top = _selection(stream)
+    if mode == "top":
+        for key in top & record.keys():
+            del record[key]
+    elif mode == "sdk":
+        pop_deselected_record_properties(record, stream.schema, stream.mask)
+    plan = _schema_plan(stream, stream.effective_schema)
+    if plan.odd:
+        record, unmapped = conform_root_only(record, plan)
+    else:
+        record, unmapped = conform_in_place(record, plan)
+    if unmapped:
+        _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
+    alias = stream.stream_maps[0].stream_alias
+    encoded = encode_record(record)
+    if encoded is None:
+        record, _ = conform_root_only(record, plan)
+        yield singer.RecordMessage(stream=alias, record=record, version=stream._stream_version,
+                                   time_extracted=utc_now())
+        return
+    yield EncodedRecordMessage(stream=alias, record=record, version=stream._stream_version,
+                               time_extracted=utc_now(), encoded=encoded)
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+#: RECORD lines are written in chunks of about this many bytes
+_CHUNK = 1 << 16
+
+
 class FastSingerWriter(SingerWriter):
-    """``SimpleSingerWriter`` with the C encoder and a flush only after non-RECORD messages."""
+    """``SimpleSingerWriter`` with orjson-encoded RECORDs, written in chunks; flushed before any other message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = bytearray()
+        self._heads: dict[str, bytes] = {}
+        atexit.register(self.flush)
 
     def serialize_message(self, message: Any) -> str:
         """One message as the SDK's JSON text."""
         return fast_serialize(message.to_dict())
 
     def write_message(self, message: Any) -> None:
-        """Write a message; flush unless it is a RECORD (the next STATE/SCHEMA/end of run flushes it)."""
-        sys.stdout.write(self.format_message(message) + "\n")
-        if not isinstance(message, singer.RecordMessage):
-            sys.stdout.flush()
+        """Queue a RECORD (written once 64 KB are queued); write and flush anything else at once."""
+        pending = self._pending
+        if type(message) is EncodedRecordMessage:
+            head = self._heads.get(message.stream)
+            if head is None:
+                head = self._heads[message.stream] = (
+                    b'{"type":"RECORD","stream":' + fast_serialize(message.stream).encode() + b',"record":'
+                )
+            pending += head
+            pending += message.encoded
+            if message.version is not None:
+                pending += b',"version":%d' % message.version
+            if message.time_extracted is not None:
+                pending += b',"time_extracted":"%s"}\n' % message.time_extracted.isoformat().encode()
+            else:
+                pending += b"}\n"
+        else:
+            pending += (self.format_message(message) + "\n").encode()
+            if not isinstance(message, singer.RecordMessage):
+                self.flush()
+                return
+        if len(pending) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued (after anything written to ``sys.stdout`` as text) and flush stdout."""
+        out = sys.stdout
+        if self._pending:
+            out.flush()
+            binary = getattr(out, "buffer", None)
+            if binary is None:
+                out.write(self._pending.decode())
+            else:
+                binary.write(self._pending)
+            self._pending.clear()
+        out.flush()
+
+
+def tune_gc() -> None:
+    """Move everything built so far (modules, schemas, plans) out of the collector's way: records are freed
+    by reference counting, and full collections would otherwise walk the whole start-up heap again and
+    again."""
+    gc.collect()
+    gc.freeze()

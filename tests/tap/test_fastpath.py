@@ -18,12 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from singer_sdk.helpers._typing import _conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.json import serialize_json
 
 from benchmarks.emulator import EmulatorProcess
-from tap_pipedrive.fastpath import SchemaPlan, conform_root_only, fast_serialize, uses_plain_maps
+from tap_pipedrive.fastpath import (
+    SchemaPlan,
+    conform_in_place,
+    conform_root_only,
+    encode_record,
+    fast_json_loads,
+    fast_serialize,
+    uses_plain_maps,
+)
 from tap_pipedrive.tap import TapPipedrive
 from tests.tap.conftest import base_config, requested_paths
 
@@ -79,6 +89,48 @@ def test_conform_root_only_equals_the_sdk(record: dict) -> None:
 )
 def test_fast_serialize_equals_the_sdk(obj: dict) -> None:
     assert fast_serialize(obj) == serialize_json(obj)
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_conform_in_place_then_encode_equals_the_sdk(record: dict) -> None:
+    """The lean path: in-place conforming, then orjson bytes or (None) the exact path; never other output."""
+    expected = _conform_record_data_types(dict(record), SCHEMA, TypeConformanceLevel.ROOT_ONLY, None)
+    got, unmapped = conform_in_place(dict(record), SchemaPlan(SCHEMA))
+    assert unmapped == expected[1]
+    encoded = encode_record(got)
+    if encoded is not None:
+        assert encoded.decode() == serialize_json(expected[0])
+
+
+_json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False), st.sampled_from(["é", "\x7f", "😀", "\u2028", "a\"b\\c/"]),
+)
+_json_values = st.recursive(_json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=8), _json_values, max_size=8))
+def test_encode_record_equals_serialize_json(value: dict) -> None:
+    encoded = encode_record(value)
+    if encoded is not None:
+        assert encoded.decode() == serialize_json(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False))
+def test_encode_record_floats(value: float) -> None:
+    encoded = encode_record({"v": value, "w": [value]})
+    assert encoded is None or encoded.decode() == serialize_json({"v": value, "w": [value]})
+
+
+def test_fast_json_loads_equals_json_loads() -> None:
+    text = '{"a":[1,2.5,-0.0,1e-7,null,true,"\\u00e9\\ud83d\\ude00"],"big":123456789012345678901234567890}'
+    assert fast_json_loads(text.encode()) == json.loads(text)
+    assert math.isnan(fast_json_loads(b"{\"n\":NaN}")["n"])  # the stdlib fallback
+    assert fast_json_loads(b"[1e400]") == [math.inf]
 
 
 STREAMS = ["deals", "persons", "organizations", "activities", "notes", "deal_products"]

@@ -1,0 +1,204 @@
+"""Value coercion (``pipedrive_core.values``): the one form of every timestamp, date, time and number, impossible
+values as null and counted; the fused v2 custom-field pass equals flattening then filling."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import decimal
+import logging
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipedrive_core.fields import SUBFIELDS, FieldDef, FieldOption, flatten_v2
+from pipedrive_core.values import (
+    TemporalColumns,
+    plain_number,
+    to_date,
+    to_datetime,
+    to_int,
+    to_number,
+    to_time,
+)
+from tap_pipedrive.custom_fields import CustomFieldPlan
+
+IMPOSSIBLE_DATES = ["0000-00-00", "2024-02-30", "2023-02-29", "2024-13-01", "2024-04-31", "2024-00-10", "garbage", ""]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-02-21T07:18:14Z", "2024-02-21T07:18:14Z"),  # v2
+        ("2024-02-21 07:18:14", "2024-02-21T07:18:14Z"),  # v1: UTC without a zone
+        ("2024-02-21T07:18:14.123Z", "2024-02-21T07:18:14Z"),  # milliseconds
+        ("2024-02-21 07:18:14+00:00", "2024-02-21T07:18:14Z"),
+        ("2024-02-21T07:18:14+0000", "2024-02-21T07:18:14Z"),
+        ("2024-02-21T09:18:14+02:00", "2024-02-21T07:18:14Z"),  # another offset: converted
+        ("2024-02-21", "2024-02-21T00:00:00Z"),  # a bare date: its midnight
+        ("2024-02-29 23:59:59", "2024-02-29T23:59:59Z"),  # leap day
+        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "2024-01-02T03:04:05Z"),
+        ("0000-00-00 00:00:00", None),
+        ("2024-02-30 10:00:00", None),
+        ("2023-02-29T00:00:00Z", None),
+        ("2024-01-01T25:61:00Z", None),
+        ("2024-01-01 24:00:00", None),
+        ("2024-01-01T10:60:00Z", None),
+        ("not a time", None),
+        ("", None),
+        (12345, None),
+    ],
+)
+def test_to_datetime(raw, expected):
+    assert to_datetime(raw) == expected
+
+
+@pytest.mark.parametrize("raw", IMPOSSIBLE_DATES)
+def test_impossible_dates_are_none(raw):
+    assert to_date(raw) is None
+    assert to_datetime(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("2024-02-21", "2024-02-21"), ("2024-02-21 00:00:00", "2024-02-21"), ("2024-02-21T07:18:14Z", "2024-02-21"),
+     (dt.date(2024, 1, 2), "2024-01-02"), ("21.02.2024", None), (None, None)],
+)
+def test_to_date(raw, expected):
+    assert to_date(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("10:00", "10:00:00"), ("10:00:00", "10:00:00"), ("23:59:59Z", "23:59:59"), ("08:30:00.250", "08:30:00"),
+     ("25:61:00", None), ("24:00:00", None), ("12:60", None), ("7:00", None), ("", None),
+     (dt.time(1, 2, 3), "01:02:03")],
+)
+def test_to_time(raw, expected):
+    assert to_time(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "number", "integer", "plain"),
+    [
+        (5, 5, 5, 5),
+        (2.0, 2.0, 2, 2),
+        (1.5, 1.5, None, 1.5),
+        ("0.10", decimal.Decimal("0.10"), None, 0.1),
+        (" 7 ", decimal.Decimal("7"), 7, 7),
+        ("-3", decimal.Decimal("-3"), -3, -3),
+        ("5.0", decimal.Decimal("5.0"), 5, 5),
+        (decimal.Decimal("12.50"), decimal.Decimal("12.50"), None, 12.5),
+        ({"value": 3}, None, 3, None),
+        ("", None, None, None),
+        ("x", None, None, None),
+        ("NaN", None, None, None),
+        (math.nan, None, None, None),
+        (math.inf, None, None, None),
+        (decimal.Decimal("Infinity"), None, None, None),
+        (True, None, None, None),
+        (None, None, None, None),
+    ],
+)
+def test_numbers(raw, number, integer, plain):
+    assert to_number(raw) == number
+    assert type(to_number(raw)) is type(number)
+    assert to_int(raw) == integer
+    assert plain_number(raw) == plain
+    assert type(plain_number(raw)) is type(plain)
+
+
+SCHEMA = {
+    "properties": {
+        "id": {"type": "integer"},
+        "update_time": {"type": ["string", "null"], "format": "date-time"},
+        "won_time": {"type": ["string", "null"], "format": "date-time"},
+        "due_date": {"type": ["string", "null"], "format": "date"},
+        "due_time": {"type": ["string", "null"], "format": "time"},
+        "title": {"type": ["string", "null"]},
+        "flow": {"type": ["object", "null"], "properties": {"timestamp": {"type": "string", "format": "date-time"}}},
+    }
+}
+
+
+def test_temporal_columns_follow_the_schema_and_count_impossible_values(caplog):
+    columns = TemporalColumns(SCHEMA)
+    records = [
+        {"id": 1, "update_time": "2024-02-21 07:18:14", "won_time": None, "due_date": "2024-02-30",
+         "due_time": "25:61:00", "title": "0000-00-00", "flow": {"timestamp": "2024-02-21 07:18:14"}},
+        {"id": 2, "update_time": "2024-02-21T07:18:14.5Z", "won_time": "0000-00-00 00:00:00", "due_date": "0000-00-00",
+         "due_time": "10:00", "flow": {"timestamp": "2024-02-31 00:00:00"}},
+        {"id": 3, "due_date": "2024-02-29 00:00:00"},
+    ]
+    for record in records:
+        columns.apply(record)
+    assert records[0] == {"id": 1, "update_time": "2024-02-21T07:18:14Z", "won_time": None, "due_date": None,
+                          "due_time": None, "title": "0000-00-00", "flow": {"timestamp": "2024-02-21T07:18:14Z"}}
+    assert records[1] == {"id": 2, "update_time": "2024-02-21T07:18:14Z", "won_time": None, "due_date": None,
+                          "due_time": "10:00:00", "flow": {"timestamp": None}}
+    assert records[2] == {"id": 3, "due_date": "2024-02-29"}
+    assert columns.rejected == {"due_date": (2, "2024-02-30"), "due_time": (1, "25:61:00"),
+                                "won_time": (1, "0000-00-00 00:00:00"), "flow.timestamp": (1, "2024-02-31 00:00:00")}
+    logger = logging.getLogger("test-values")
+    with caplog.at_level(logging.WARNING, logger="test-values"):
+        columns.report(logger, "deals")
+        columns.report(logger, "deals")  # reported once, then forgotten
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4
+    assert "deals: 2 impossible values in due_date (first: '2024-02-30') emitted as null" in lines
+    assert columns.rejected == {}
+
+
+def test_temporal_columns_skip_and_empty():
+    assert not TemporalColumns({"properties": {"a": {"type": "string"}}})
+    columns = TemporalColumns(SCHEMA, skip=frozenset({"update_time"}))
+    record = {"update_time": "2024-02-21 07:18:14"}
+    columns.apply(record)
+    assert record == {"update_time": "2024-02-21 07:18:14"}
+
+
+# -- custom fields: the fused v2 pass ----------------------------------------------------------------------
+
+TYPES = ["varchar", "text", "int", "double", "monetary", "enum", "set", "date", "daterange", "time", "timerange",
+         "address", "user", "org", "people", "phone", "visible_to"]
+
+
+def _fields() -> dict[str, FieldDef]:
+    out = {}
+    for i, ftype in enumerate(TYPES):
+        key = f"{i + 1:040x}"
+        options = (FieldOption(1, "One"), FieldOption(2, "Two")) if ftype in {"enum", "set"} else ()
+        out[key] = FieldDef(id=100 + i, key=key, name=f"My {ftype}", field_type=ftype, options=options)
+    return out
+
+
+FIELDS = _fields()
+_scalar = st.one_of(st.none(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=5),
+                    st.sampled_from(["1", "2.5", "2024-02-30", "10:00", "1,2"]))
+_value = st.one_of(
+    _scalar,
+    st.lists(st.one_of(st.integers(0, 3), st.text(max_size=2)), max_size=3),
+    st.dictionaries(st.sampled_from(["value", "until", "start", "end", "currency", "locality", "formatted_address",
+                                     "id"]), _scalar, max_size=4),
+)
+_nested = st.dictionaries(st.sampled_from([*FIELDS, "f" * 40]), _value, max_size=len(FIELDS))
+
+
+@pytest.mark.parametrize("labels", [False, True])
+@settings(max_examples=150, deadline=None)
+@given(nested=_nested)
+def test_apply_v2_equals_flatten_then_fill(labels, nested):
+    plan = CustomFieldPlan.build(FIELDS, mode="name", reserved=["id", "title"], resolve_labels=labels)
+    got = plan.apply_v2({"id": 1, "custom_fields": copy.deepcopy(nested)})
+    expected: dict = {"id": 1}
+    plan._fill(expected, flatten_v2(copy.deepcopy(nested), FIELDS), pop=False)
+    assert list(got.items()) == list(expected.items())  # the same columns, values and column order
+
+
+def test_subfields_of_every_composite_type_are_planned():
+    plan = CustomFieldPlan.build(FIELDS, mode="key", reserved=[])
+    for item in plan._planned:
+        assert [s for s, _, _ in item.v2_subfields] == list(SUBFIELDS.get(FIELDS[item.key].field_type, ()))
