@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema
 import pytest
 
 from pipedrive_core import openapi
@@ -231,3 +232,18 @@ def test_every_emitted_key_is_declared(emulator: Emulator, flattening: bool) -> 
     assert not missing
     # Top-level keys the schema lacks never reach a record: singer-sdk drops them with this warning.
     assert SDK_UNMAPPED not in result.log
+
+
+def test_every_record_matches_its_schema_types(emulator: Emulator) -> None:
+    """Over every stream: each record validates against its SCHEMA's types (nested too), as a target that
+    validates records (target-postgres' default) checks them. Formats are the emission's concern."""
+    result = run_tap(base_config(emulator))
+    assert result.exit_code == 0, result.log[-2000:]
+    invalid: dict[str, set[str]] = {}
+    for stream, records in result.records.items():
+        validator = jsonschema.Draft202012Validator(result.schemas[stream])
+        for record in records:
+            for error in validator.iter_errors(record):
+                where = ".".join(str(p) for p in error.absolute_path if not isinstance(p, int))
+                invalid.setdefault(stream, set()).add(f"{where}: {error.message}")
+    assert not invalid
