@@ -33,7 +33,7 @@ import copy
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,23 +177,30 @@ def by_name(name: str, example: Any = None, siblings: frozenset[str] = frozenset
     return out
 
 
-def from_example(name: str, value: Any, siblings: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """A schema for a key only the documented example shows, from its example value (or its name)."""
-    if isinstance(value, bool):
-        return {"type": ["boolean", "null"]}
-    if isinstance(value, int):
-        return {"type": ["integer", "null"]}
-    if isinstance(value, float):
-        return {"type": ["number", "null"]}
+_SCALAR_TYPES = {bool: "boolean", int: "integer", float: "number"}
+
+
+def from_example(name: str, value: Any, siblings: frozenset[str] = frozenset(),
+                 mixed: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A schema for a key only the documented example shows, from its example value (or its name).
+
+    ``mixed`` names the flags the documents type as boolean in one place and as a number in another
+    (``has_pic`` is ``0``/``1`` in some answers and ``true``/``false`` in others): such a key accepts both.
+    """
+    scalar = _SCALAR_TYPES.get(type(value))
+    if scalar is not None:
+        both = scalar != "number" and name in mixed
+        return {"type": ["boolean", "integer", "null"] if both else [scalar, "null"]}
     if isinstance(value, dict):
         keys = frozenset(value)
-        props = {k: from_example(k, v, keys) for k, v in value.items()}
+        props = {k: from_example(k, v, keys, mixed) for k, v in value.items()}
         return {"type": ["object", "null"], "properties": props} if props else {"type": ["object", "null"]}
     if isinstance(value, list):
         item = example_object(value)
         if item is None:
             item = next((v for v in value if v is not None), None)
-        return {"type": ["array", "null"], **({"items": from_example(name, item)} if item is not None else {})}
+        return {"type": ["array", "null"],
+                **({"items": from_example(name, item, mixed=mixed)} if item is not None else {})}
     return by_name(name, value, siblings)
 
 
@@ -217,8 +224,9 @@ def example_object(example: Any) -> dict[str, Any] | None:
 class Compactor:
     """One document's nodes as compact, nullable, described JSON schemas, checked against their examples."""
 
-    def __init__(self, resolver: openapi.Resolver) -> None:
+    def __init__(self, resolver: openapi.Resolver, mixed: frozenset[str] = frozenset()) -> None:
         self.resolver = resolver
+        self.mixed = mixed
 
     def compact(self, node: Mapping[str, Any], example: Any = None, *, name: str = "", depth: int = 0,
                 siblings: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -232,7 +240,7 @@ class Compactor:
         elif kind == "array":
             out = self._array(node, example, name, depth)
         elif kind is None:
-            out = from_example(name, example, siblings) if example is not None else {}
+            out = from_example(name, example, siblings, self.mixed) if example is not None else {}
         else:
             out = {"type": _nullable(kind)}
             fmt = temporal_format(name, node, example, siblings) if "string" in out["type"] else None
@@ -260,7 +268,7 @@ class Compactor:
         }
         for key, value in sample.items():
             if key not in out:
-                out[key] = from_example(key, value, names)
+                out[key] = from_example(key, value, names, self.mixed)
         return {"type": ["object", "null"], "properties": out}
 
     def _array(self, node: Mapping[str, Any], example: Any, name: str, depth: int) -> dict[str, Any]:
@@ -271,7 +279,7 @@ class Compactor:
             item_example = example[0]
         item_schema = self.compact(items, item_example, name=name, depth=depth + 1) if items else {}
         if not item_schema and item_example is not None:
-            item_schema = from_example(name, item_example)
+            item_schema = from_example(name, item_example, mixed=self.mixed)
         if item_schema:
             out["items"] = item_schema
         return out
@@ -297,9 +305,8 @@ def record_node(resource: Resource, resolver: openapi.Resolver, path: str) -> tu
     return data, example_object(example)
 
 
-def property_index(resolver: openapi.Resolver) -> dict[str, Mapping[str, Any]]:
-    """Property name → the first property of that name in the document (paths in sorted order)."""
-    index: dict[str, Mapping[str, Any]] = {}
+def properties(resolver: openapi.Resolver) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every property of every request and response body of the document (paths in sorted order)."""
 
     def walk(node: Any, depth: int) -> Iterator[tuple[str, Mapping[str, Any]]]:
         if depth > 12 or not isinstance(node, Mapping):
@@ -318,9 +325,26 @@ def property_index(resolver: openapi.Resolver) -> dict[str, Mapping[str, Any]]:
             if not isinstance(operation, Mapping):
                 continue
             for body in [operation.get("requestBody") or {}, *(operation.get("responses") or {}).values()]:
-                for key, value in walk(resolver.json_body(body), 0):
-                    index.setdefault(key, value)
+                yield from walk(resolver.json_body(body), 0)
+
+
+def property_index(resolver: openapi.Resolver) -> dict[str, Mapping[str, Any]]:
+    """Property name → the first property of that name in the document."""
+    index: dict[str, Mapping[str, Any]] = {}
+    for key, value in properties(resolver):
+        index.setdefault(key, value)
     return index
+
+
+def mixed_flags(resolvers: Sequence[openapi.Resolver]) -> frozenset[str]:
+    """Names the documents type as boolean somewhere and as integer or number elsewhere."""
+    kinds: dict[str, set[str]] = {}
+    for resolver in resolvers:
+        for key, value in properties(resolver):
+            kind = resolver.merge(value).get("type")
+            if isinstance(kind, str):
+                kinds.setdefault(key, set()).add(kind)
+    return frozenset(k for k, seen in kinds.items() if "boolean" in seen and seen & {"integer", "number"})
 
 
 class Generator:
@@ -331,6 +355,8 @@ class Generator:
         legacy = spec_dir / LEGACY_V1_FILE
         self.legacy = DocumentedResolver(openapi.load(legacy)) if legacy.is_file() else None
         self._indexes: dict[int, dict[str, Mapping[str, Any]]] = {}
+        documents = [*self.resolvers.values(), *([self.legacy] if self.legacy else [])]
+        self.mixed = mixed_flags(documents)
 
     def index(self, version: int) -> dict[str, Mapping[str, Any]]:
         """The property index of one document (built on first use)."""
@@ -350,7 +376,7 @@ class Generator:
         if found is None:
             raise SystemExit(f"{resource.name}: GET {path} not found in the v{version} document")
         node, example = found
-        return Compactor(resolver).compact(node, example)
+        return Compactor(resolver, self.mixed).compact(node, example)
 
     def include_field(self, resource: Resource, name: str) -> dict[str, Any]:
         """The schema of an ``include_fields`` column the record schema leaves out."""
@@ -363,7 +389,7 @@ class Generator:
             if name in self.index(version):
                 candidates.append((self.resolvers[version], self.index(version)[name]))
         for resolver, node in candidates:
-            schema = Compactor(resolver).compact(node, name=name, depth=MAX_DEPTH - 1)
+            schema = Compactor(resolver, self.mixed).compact(node, name=name, depth=MAX_DEPTH - 1)
             if schema:
                 return schema
         return by_name(name)

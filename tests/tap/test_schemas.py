@@ -133,8 +133,10 @@ def test_documented_shapes_fixed_by_the_examples() -> None:
     assert set(participant["added_by_user_id"]["properties"]) == {
         "id", "name", "email", "has_pic", "pic_hash", "active_flag", "value"}
     relationship = dict(walk(schema_of("organization_relationships")))
-    assert relationship["rel_owner_org_id.active_flag"]["type"] == ["boolean", "null"]
-    assert relationship["rel_linked_org_id.active_flag"]["type"] == ["boolean", "null"]
+    assert "boolean" in relationship["rel_owner_org_id.active_flag"]["type"]
+    assert "boolean" in relationship["rel_linked_org_id.active_flag"]["type"]
+    # has_pic is 0 in this example and false in others: flags the documents type both ways accept both
+    assert set(participant["added_by_user_id.has_pic"]["type"]) == {"boolean", "integer", "null"}
     for stream, column in (("organizations", "address"), ("persons", "postal_address"), ("activities", "location")):
         assert "formatted_address" in schema_of(stream)["properties"][column]["properties"], stream
 
