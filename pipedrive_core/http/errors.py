@@ -82,6 +82,17 @@ class TransportError(PipedriveError):
     retriable = True
 
 
+class HostUnreachableError(TransportError):
+    """No connection could be opened (host name unknown, connection refused, connect timeout): the request did
+    not reach Pipedrive. Before the first answer of a session this is almost always a wrong ``api_url`` or no
+    network, so it gets only a few quick attempts (``first_contact``); later it is retried like other transient
+    errors."""
+
+    def __init__(self, message: str, *, first_contact: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.first_contact = first_contact
+
+
 class InvalidResponseError(PipedriveError):
     """A 2xx answer whose body is not JSON, or is JSON ``null``: Pipedrive's transient glitches."""
 

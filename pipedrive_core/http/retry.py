@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import tenacity
 
-from pipedrive_core.http.errors import PipedriveError, RateLimitedError
+from pipedrive_core.http.errors import HostUnreachableError, PipedriveError, RateLimitedError
 
 logger = logging.getLogger("pipedrive.http")
 
@@ -30,6 +30,9 @@ class RetryPolicy:
     rate_limit_attempts: int = 30
     base_delay: float = 1.0
     max_delay: float = 60.0
+    #: attempts, and the pause between them, for a host not reached once yet (a wrong api_url, no network)
+    connect_attempts: int = 3
+    connect_delay: float = 0.5
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
@@ -43,6 +46,8 @@ class RetryPolicy:
         A server-announced wait (``retry_after``) is honoured exactly plus a little jitter so that worker
         threads do not all wake in the same instant; otherwise exponential backoff with full jitter.
         """
+        if isinstance(exc, HostUnreachableError) and exc.first_contact:
+            return self.connect_delay * attempt
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return float(retry_after) + self.rng.uniform(0, 0.25)
@@ -52,6 +57,8 @@ class RetryPolicy:
     def _stop(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         limit = self.rate_limit_attempts if isinstance(exc, RateLimitedError) else self.max_attempts
+        if isinstance(exc, HostUnreachableError) and exc.first_contact:
+            limit = min(limit, self.connect_attempts)
         return state.attempt_number >= limit
 
     def retrying(self, describe: Callable[[], str]) -> tenacity.Retrying:

@@ -27,6 +27,7 @@ from pipedrive_core.http.errors import (
     AuthenticationError,
     CloudflareBlockedError,
     DailyBudgetExhaustedError,
+    HostUnreachableError,
     InvalidResponseError,
     OAuthError,
     PaginationError,
@@ -72,6 +73,34 @@ class RequestStats:
     def total(self) -> int:
         """All attempts, retries included."""
         return sum(self.by_method.values())
+
+
+def _connect_failure(exc: BaseException) -> str | None:
+    """Why a connection could not be opened (host name unknown, refused, connect timeout), or ``None`` when the
+    connection was opened and failed later (dropped, reset): those are retried like other transient errors."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        nxt = current.__cause__ or current.__context__
+        current = nxt if nxt is not current else None
+        if isinstance(chain[-1], requests.ConnectionError) and chain[-1].args:
+            inner = chain[-1].args[0]
+            if isinstance(inner, BaseException):
+                chain.append(inner)
+                current = getattr(inner, "reason", None) or inner.__cause__ or current
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain).lower()
+    if "NameResolutionError" in names or "name or service not known" in text or "nodename nor servname" in text \
+            or "getaddrinfo failed" in text or "temporary failure in name resolution" in text:
+        return "host name not found"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
+        return "connection refused"
+    if "NewConnectionError" in names or "network is unreachable" in text or "no route to host" in text:
+        return "cannot open a connection"
+    return None
 
 
 def _looks_like_html(response: requests.Response) -> bool:
@@ -122,6 +151,8 @@ class PipedriveSession(requests.Session):
         self.stats = RequestStats()
         #: Pipedrive's time, from the ``Date`` of every answer this session gets
         self.server_clock = ServerClock()
+        #: whether any answer arrived yet: until then a host that cannot be connected to fails fast
+        self._reached = False
         self.headers["User-Agent"] = config.user_agent
         self.headers["Accept"] = "application/json"
         self.verify = True
@@ -199,17 +230,30 @@ class PipedriveSession(requests.Session):
         self.limiter.acquire(kind)
         try:
             response = super().send(prepared, **kwargs)
+        except (requests.exceptions.ConnectTimeout, requests.ConnectionError) as exc:
+            reason = _connect_failure(exc)
+            if reason is None:
+                self.stats.count(method, None, "connection")
+                raise TransportError(
+                    f"connection failed or dropped ({type(exc).__name__})", method=method, url=prepared.url
+                ) from None
+            self.stats.count(method, None, "connect")
+            host = redact_url(prepared.url or "").split("/")[2] if "//" in (prepared.url or "") else "?"
+            raise HostUnreachableError(
+                f"connection failed, cannot connect to {host} ({reason}); check api_url and the network",
+                method=method, url=prepared.url, first_contact=not self._reached,
+            ) from None
         except requests.Timeout:
             self.stats.count(method, None, "timeout")
             raise TransportError(
                 f"no answer within {kwargs.get('timeout')}s", method=method, url=prepared.url
             ) from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             self.stats.count(method, None, "connection")
             raise TransportError(
                 f"connection failed or dropped ({type(exc).__name__})", method=method, url=prepared.url
             ) from None
+        self._reached = True
         self.stats.count(method, response.status_code)
         self.server_clock.observe(response)
         self.limiter.observe(response.headers, response.status_code, kind)

@@ -357,3 +357,81 @@ def test_a_newly_configured_refresh_token_wins_over_the_store(sleeps, tmp_path):
     reauthorised = {**OAUTH, "oauth_refresh_token": "fresh-from-reauthorisation"}
     make_client(sleeps, **reauthorised, oauth_token_store=str(store)).request("GET", "/api/v2/deals")
     assert "refresh_token=fresh-from-reauthorisation" in responses.calls[2].request.body
+
+
+# -- settings hygiene: api_url versions, pasted tokens, secrets in messages ---------------------------------
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://api.pipedrive.com/v1", "https://api.pipedrive.com"),
+        ("https://api.pipedrive.com/v1/", "https://api.pipedrive.com"),
+        ("https://api.pipedrive.com/api/v2", "https://api.pipedrive.com"),
+        ("https://api.pipedrive.com/api/v1/", "https://api.pipedrive.com"),
+        ("https://api.pipedrive.com/api", "https://api.pipedrive.com"),
+        ("https://acme.pipedrive.com//", "https://acme.pipedrive.com"),
+        ("http://127.0.0.1:8765/v1", "http://127.0.0.1:8765"),
+        ("  https://api.pipedrive.com/v2\n", "https://api.pipedrive.com"),
+        ("https://proxy.example.com/pipedrive/api/v2", "https://proxy.example.com/pipedrive"),
+        ("https://proxy.example.com/pipedrive", "https://proxy.example.com/pipedrive"),
+    ],
+)
+def test_api_url_is_the_host_without_an_api_version(given, expected):
+    """A pasted ``…/v1`` used to produce ``/v1/v1/deals``: every catalogue path carries its version already."""
+    assert ClientConfig.from_config({"api_token": "t", "api_url": given}).api_url == expected
+
+
+@responses.activate
+def test_a_normalised_api_url_calls_the_right_paths(sleeps):
+    responses.get(DEALS, json=OK)
+    config = ClientConfig.from_config({"api_token": TOKEN, "api_url": f"{API}/api/v2/"})
+    PipedriveClient(config, session=PipedriveSession(config, limiter=RateLimiter(sleep=sleeps))).request(
+        "GET", "/api/v2/deals")
+    assert responses.calls[0].request.url.startswith(DEALS)
+
+
+def test_tokens_are_stripped_and_malformed_ones_refused_without_echo():
+    assert ClientConfig.from_config({"api_token": f"  {TOKEN}\r\n"}).api_token == TOKEN
+    oauth = ClientConfig.from_config({"oauth_client_id": " cid ", "oauth_client_secret": "sec\n",
+                                      "oauth_refresh_token": "\trefresh"})
+    assert (oauth.oauth_client_id, oauth.oauth_client_secret, oauth.oauth_refresh_token) == ("cid", "sec", "refresh")
+    for bad in (f"{TOKEN}\n{TOKEN}x", f"{TOKEN} x", f"{TOKEN}\x00", 1234567890123, [TOKEN], {"t": TOKEN}):
+        with pytest.raises(ConfigError, match="api_token") as info:
+            ClientConfig.from_config({"api_token": bad})
+        assert TOKEN not in str(info.value) and "1234567890123" not in str(info.value)
+    assert ClientConfig.from_config({"api_token": " ", "oauth_client_id": "a", "oauth_client_secret": "b",
+                                     "oauth_refresh_token": "c"}).uses_oauth
+
+
+@pytest.mark.parametrize("name", ["api_url", "oauth_token_url"])
+@pytest.mark.parametrize(
+    "url",
+    ["https://u:p4ss-w0rd@host.example", "ftp://u:p4ss-w0rd@host.example", "https://p4ss-w0rd@host.example",
+     "https://u:p4ss-w0rd@host.example:notaport", "gopher://p4ss-w0rd@"],
+)
+def test_credentials_in_a_url_setting_are_refused_and_never_repeated(name, url):
+    with pytest.raises(ConfigError) as info:
+        ClientConfig.from_config({"api_token": "t", name: url})
+    assert "p4ss-w0rd" not in str(info.value)
+    assert name in str(info.value)
+
+
+def test_mask_secrets_hides_every_spelling_of_every_secret():
+    from pipedrive_core.settings import mask_secrets
+
+    config = {"api_token": 98765432123456789, "oauth_client_secret": ["cs-abc-secret"],
+              "oauth_refresh_token": "rt-xyz \n", "api_url": "https://me:pw-in-url@h.example", "page_size": 50}
+    messages = ["98765432123456789 is not of type 'string'", "['cs-abc-secret'] is not of type 'string'",
+                "'rt-xyz \\n' is bad", "got https://me:pw-in-url@h.example", "page_size 50 is fine"]
+    masked = mask_secrets(messages, config)
+    for secret in ("98765432123456789", "cs-abc-secret", "rt-xyz", "pw-in-url"):
+        assert not any(secret in m for m in masked), (secret, masked)
+    assert masked[-1] == "page_size 50 is fine"
+
+
+def test_max_rate_limit_wait_reaches_the_limiter():
+    config = ClientConfig.from_config({"api_token": "t", "api_url": "https://wait-cap.example",
+                                       "max_rate_limit_wait": 42})
+    assert PipedriveSession(config).limiter.max_wait == 42
+    with pytest.raises(ConfigError, match="max_rate_limit_wait"):
+        ClientConfig.from_config({"api_token": "t", "max_rate_limit_wait": -1})

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 import responses
 
 from pipedrive_core.http import ClientConfig, PipedriveClient, PipedriveSession, RetryPolicy
 from pipedrive_core.http.errors import (
     DailyBudgetExhaustedError,
+    HostUnreachableError,
     OAuthError,
     RateLimitWaitTooLongError,
+    TransportError,
     UnsafeDestinationError,
 )
 from pipedrive_core.http.ratelimit import RateLimiter, endpoint_class
@@ -260,3 +264,54 @@ def test_the_tap_stops_cleanly_with_its_state_on_an_unreasonable_wait():
     assert "Traceback" not in run.log
     assert run.records["deals"]  # the first page was delivered
     assert any(m["type"] == "STATE" for m in run.messages)
+
+
+# -- an unreachable host fails fast; a read timeout is not a connect failure -------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(("url", "reason"), [(None, "connection refused"),
+                                             ("https://no-such-host.invalid", "host name not found")])
+def test_an_unreachable_host_fails_after_a_few_quick_attempts_with_one_clear_reason(url, reason):
+    """With the default settings (max_retries 7, backoff up to 60 s) a closed port used to be retried for about
+    106 s; a host never reached in this session now gets three attempts 0.5 s and 1 s apart."""
+    fake = FakeTime()
+    config = ClientConfig.from_config({"api_token": "t", "api_url": url or f"http://127.0.0.1:{_closed_port()}"})
+    policy = RetryPolicy(max_attempts=config.max_retries + 1, base_delay=config.backoff_base,
+                         max_delay=config.backoff_max, sleep=fake.sleep, rng=random.Random(1))
+    session = PipedriveSession(config, limiter=RateLimiter(sleep=fake.sleep, clock=fake.clock), policy=policy)
+    with pytest.raises(HostUnreachableError) as info:
+        PipedriveClient(config, session=session).request("GET", "/api/v2/deals")
+    assert reason in str(info.value) and "check api_url" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert session.stats.total == 3
+    assert fake.sleeps == [0.5, 1.0]
+
+
+@responses.activate
+def test_after_a_first_answer_connection_failures_get_the_normal_retry_budget():
+    fake = FakeTime()
+    responses.get(f"{API}/api/v2/deals", json=OK)
+    client = _client(time_=fake, attempts=6)
+    client.request("GET", "/api/v2/deals")
+    responses.replace(responses.GET, f"{API}/api/v2/deals",
+                      body=requests.ConnectionError(ConnectionRefusedError(111, "Connection refused")))
+    with pytest.raises(HostUnreachableError):
+        client.request("GET", "/api/v2/deals")
+    assert client.session.stats.total == 1 + 6  # a blip during a run is retried as long as any transient error
+
+
+@responses.activate
+def test_a_read_timeout_is_reported_as_such_and_not_as_an_unreachable_host():
+    fake = FakeTime()
+    responses.get(f"{API}/api/v2/deals", body=requests.exceptions.ReadTimeout("read timed out"))
+    client = _client(time_=fake, attempts=4)
+    with pytest.raises(TransportError) as info:
+        client.request("GET", "/api/v2/deals")
+    assert not isinstance(info.value, HostUnreachableError)
+    assert "no answer within" in str(info.value)
+    assert client.session.stats.total == 4

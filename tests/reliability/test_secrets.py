@@ -212,3 +212,66 @@ def test_secret_settings_are_marked_secret_and_sensitive():
             assert settings[name].get("sensitive") is True or settings[name].get("kind") == "password", (
                 f"{plugin['name']}: {name} not marked sensitive"
             )
+
+
+# -- secrets given the wrong way: stripped or refused, never echoed (both plugins, as processes) ------------
+
+PASTED_TOKEN = API_TOKEN + "\n"  # copied with its line break
+NUMBER_SECRET = 98765432123456789
+
+#: (case id, config entries, secret texts that must not appear anywhere in the output)
+BAD_SECRETS: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("token-inner-newline", {"api_token": "tok-SECRET-inner\nline-SECRET-two"},
+     {"tok-SECRET-inner", "line-SECRET-two"}),
+    ("token-inner-space", {"api_token": "tok-SECRET-with space-SECRET-x"}, {"tok-SECRET-with", "space-SECRET-x"}),
+    ("token-a-number", {"api_token": NUMBER_SECRET}, {str(NUMBER_SECRET)}),
+    ("token-a-list", {"api_token": ["tok-SECRET-listed"]}, {"tok-SECRET-listed"}),
+    ("token-an-object", {"api_token": {"value": "tok-SECRET-object"}}, {"tok-SECRET-object"}),
+    ("client-secret-a-number", {"oauth_client_id": "cid", "oauth_client_secret": NUMBER_SECRET,
+                                "oauth_refresh_token": "rtok-SECRET-ok"}, {str(NUMBER_SECRET), "rtok-SECRET-ok"}),
+    ("userinfo-in-api-url", {"api_url": "https://user-SECRET:pw-SECRET-1@api.pipedrive.com"},
+     {"user-SECRET", "pw-SECRET-1"}),
+    ("userinfo-in-bad-scheme-url", {"api_url": "ftp://user-SECRET:pw-SECRET-2@api.pipedrive.com"},
+     {"user-SECRET", "pw-SECRET-2"}),
+    ("userinfo-in-token-url", {"oauth_client_id": "cid", "oauth_client_secret": "csec-SECRET-3",
+                               "oauth_refresh_token": "rtok-SECRET-3",
+                               "oauth_token_url": "https://id-SECRET:pw-SECRET-3@oauth.pipedrive.com/oauth/token"},
+     {"id-SECRET", "pw-SECRET-3", "csec-SECRET-3", "rtok-SECRET-3"}),
+]
+
+
+def _both_plugins(cfg: Path) -> dict[str, Any]:
+    person = text(schema("persons", {"ext": {"type": "string"}, "name": {"type": "string"}}, ["ext"]),
+                  record("persons", {"ext": "a", "name": "A"}))
+    return {
+        "tap": run_module("tap_pipedrive", ["--config", str(cfg), "--discover"], env=cli_env()),
+        "target": run_module("target_pipedrive", ["--config", str(cfg)], input_text=person, env=cli_env()),
+    }
+
+
+#: cases singer-sdk's own JSON-schema check reports, quoting the value, before the connector's check runs
+_SDK_QUOTES = {"token-a-number", "token-a-list", "token-an-object", "client-secret-a-number"}
+_PENDING = pytest.mark.xfail(strict=True, reason="the plugins' _validate_config must pass singer-sdk's errors "
+                             "through pipedrive_core.settings.mask_secrets (requested in NOTES.md)")
+
+
+@pytest.mark.parametrize(
+    ("case", "entries", "secrets"),
+    [pytest.param(*c, id=c[0], marks=[_PENDING] if c[0] in _SDK_QUOTES else []) for c in BAD_SECRETS],
+)
+def test_a_secret_given_the_wrong_way_is_refused_and_never_echoed(tmp_path: Path, case, entries, secrets):
+    config = {"api_url": "http://127.0.0.1:9", "api_token": "placeholder-token", **target_files(tmp_path),
+              **entries}
+    for plugin, out in _both_plugins(write_json(tmp_path / "config.json", config)).items():
+        assert out.returncode != 0, f"{plugin} accepted {case}"
+        assert "Traceback" not in out.stderr, f"{plugin}: {out.stderr[-2000:]}"
+        assert_clean({f"{plugin} stdout": out.stdout, f"{plugin} stderr": out.stderr}, secrets)
+
+
+def test_a_token_pasted_with_its_line_break_is_stripped_and_works(emu, tmp_path: Path):
+    """The tap printed such a token in a traceback (``Invalid header value``), the target three times."""
+    config = {"api_url": emu.url, "api_token": PASTED_TOKEN, **target_files(tmp_path), **TARGET_FAST}
+    for plugin, out in _both_plugins(write_json(tmp_path / "config.json", config)).items():
+        assert out.returncode == 0, f"{plugin}: {out.stderr[-2000:]}"
+        assert_clean({f"{plugin} stdout": out.stdout, f"{plugin} stderr": out.stderr}, {API_TOKEN})
+    assert emu.requests.count(method="POST", path="/api/v2/persons") == 1
