@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 KeyType = Literal["integer", "string", "uuid"]
 
@@ -142,6 +142,21 @@ class Resource:
     #: whether a discovered catalog selects the stream; per-parent children cost one request per parent
     #: record and are opt-in
     selected_by_default: bool = True
+    #: a list path serving the children of up to ``bulk_max`` parents per request (ids in ``bulk_param``),
+    #: e.g. ``/api/v2/deals/products?deal_ids=1,2,3``: one request per 100 parents instead of one per parent
+    bulk_path: str | None = None
+    bulk_param: str = ""
+    bulk_max: int = 0
+    #: the lowest Pipedrive plan that serves the resource; lower plans answer 402 (or 403) and the stream is
+    #: skipped with a warning
+    min_plan: Literal["growth", "premium", "ultimate"] | None = None
+    #: query parameters of a child read taken from its parent record (parameter → dotted field path); the tap
+    #: adds them to each record as columns (dots → underscores): goal results per goal duration
+    parent_params: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: the columns that identify a record when ``key`` alone does not (field history: time and field)
+    key_columns: tuple[str, ...] = ()
+    #: path of a record's binary content (files: ``/v1/files/{id}/download``), for the opt-in download
+    download_path: str | None = None
 
     @property
     def read_path(self) -> str:
@@ -283,6 +298,7 @@ def _child(
     write_rank: int | None = None,
     read_token_cost: int = 20,
     key_is_global: bool = False,
+    **extra: Any,
 ) -> Resource:
     parent_key = f"{parent.rstrip('s')}_id" if parent != "activities" else "activity_id"
     return Resource(
@@ -306,6 +322,7 @@ def _child(
         read_token_cost=read_token_cost,
         key_is_global=key_is_global,
         selected_by_default=False,
+        **extra,
     )
 
 
@@ -396,6 +413,7 @@ RESOURCES: tuple[Resource, ...] = (
         writes=Writes(create_path="/v1/files", create_multipart=True, update_path="/v1/files/{id}",
                       update_method=UpdateMethod.PUT, delete_path="/v1/files/{id}"),
         write_rank=150,
+        download_path="/v1/files/{id}/download",
     ),
     Resource(
         name="filters",
@@ -473,6 +491,8 @@ RESOURCES: tuple[Resource, ...] = (
         write_rank=100,
         referenced_as=("lead_id",),
         natural_field="title",
+        archived_path="/v1/leads/archived",
+        description="Leads: GET /v1/leads lists the non-archived ones, GET /v1/leads/archived the archived ones.",
     ),
     Resource(
         name="lead_labels",
@@ -504,6 +524,14 @@ RESOURCES: tuple[Resource, ...] = (
             delete_path="/v1/mailbox/mailThreads/{id}",
         ),
         write_rank=150,
+    ),
+    Resource(
+        name="permission_sets",
+        title="permissionSets",
+        v1_path="/v1/permissionSets",
+        key_type="string",
+        pagination=Pagination.NONE,
+        description="Permission sets of the company's apps (sales, projects, …) with their assignment counts.",
     ),
     Resource(
         name="roles", title="roles", v1_path="/v1/roles", writes=_v1_crud("/v1/roles"), write_rank=40,
@@ -604,6 +632,9 @@ RESOURCES: tuple[Resource, ...] = (
             bulk_delete_max=100,
         ),
         write_rank=200,
+        bulk_path=f"{_DEALS_V2}/products",
+        bulk_param="deal_ids",
+        bulk_max=100,
     ),
     _child("deal_participants", "deals/{id}/participants", "deals", "/v1/deals/{parent_id}/participants"),
     _child("deal_flow", "deals/{id}/flow", "deals", "/v1/deals/{parent_id}/flow", key="id",
@@ -636,6 +667,23 @@ RESOURCES: tuple[Resource, ...] = (
     _child("organization_relationships", "organizationRelationships", "organizations",
            "/v1/organizationRelationships?org_id={parent_id}", pagination=Pagination.NONE,
            writes=_v1_crud("/v1/organizationRelationships"), write_rank=200),
+    _child("deal_installments", "deals/installments", "deals", f"{_DEALS_V2}/installments?deal_ids={{parent_id}}",
+           version=2, pagination=Pagination.CURSOR, timestamp_style="iso", read_token_cost=10,
+           bulk_path=f"{_DEALS_V2}/installments", bulk_param="deal_ids", bulk_max=100, min_plan="growth",
+           description="Installments of deals (Growth plan and above; skipped with a warning on lower plans)."),
+    _child("product_variations", "products/{id}/variations", "products",
+           "/api/v2/products/{parent_id}/variations", version=2, pagination=Pagination.CURSOR,
+           timestamp_style="iso", read_token_cost=10, description="Variations of products, with their prices."),
+    _child("permission_set_assignments", "permissionSets/{id}/assignments", "permission_sets",
+           "/v1/permissionSets/{parent_id}/assignments", key="user_id",
+           description="Users assigned to each permission set."),
+    *(
+        _child(f"{entity}_changelog", f"{title}/{{id}}/changelog", title, f"/v1/{title}/{{parent_id}}/changelog",
+               key="time", key_type="string", pagination=Pagination.CURSOR, key_columns=("time", "field_key"),
+               description=f"Field history of {title} (old and new value of each change), read for the {title} "
+               "changed since the bookmark.")
+        for entity, title in (("deal", "deals"), ("person", "persons"), ("organization", "organizations"))
+    ),
     _child("deal_persons", "deals/{id}/persons", "deals", "/v1/deals/{parent_id}/persons",
            retired="GET /v1/deals/{id}/persons left the v1 API in 2026 (absent from the 2026-08 spec); "
            "read deal_participants (person_id) instead."),

@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--daily-budget", type=int, default=None, help="daily token budget")
     p.add_argument("--faults", default=None, help="fault rules, see pipedrive_emulator.faults")
     p.add_argument("--no-v1-sunset", action="store_true", help="serve legacy v1 entity endpoints")
+    p.add_argument("--plan", default="growth", choices=("lite", "growth", "premium", "ultimate"),
+                   help="the account's plan: deal installments need growth or above (402 below)")
     p.add_argument("--token", default="emulator-token")
     p.add_argument("--oauth-client-id", default=None)
     p.add_argument("--oauth-client-secret", default="emulator-secret")
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator = Emulator(seed=args.seed, scale=args.scale, latency_ms=args.latency_ms, burst=args.burst,
                         daily_budget=args.daily_budget, faults=args.faults, v1_sunset=not args.no_v1_sunset,
                         api_token=args.token, oauth=oauth, port=args.port, sizes=args.sizes,
-                        custom_fields_per_entity=args.custom_fields, jitter_ms=args.jitter_ms, host=args.host)
+                        custom_fields_per_entity=args.custom_fields, jitter_ms=args.jitter_ms, host=args.host,
+                        plan=args.plan)
     url = emulator.start()
     print(json.dumps({"url": url, "api_token": args.token, "seed": args.seed}), flush=True)
     stop = threading.Event()

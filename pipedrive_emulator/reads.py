@@ -16,6 +16,7 @@ from typing import Any
 
 from pipedrive_core.catalogue import Pagination, Resource
 
+from . import include
 from .clock import iso_to_v1, parse_rfc3339
 from .derived import DERIVED
 from .envelope import Answer, bad_request, dumps, not_found, ok_raw
@@ -35,6 +36,11 @@ UPDATED_SINCE_ONLY = frozenset({"products"})
 #: v1 lists that carry ``related_objects`` in real answers
 RELATED = frozenset({"deals", "persons", "organizations", "activities", "deal_participants", "deal_flow",
                      "notes", "organization_relationships"})
+#: v1 lists that accept ``updated_since`` (RFC 3339, ``update_time >=``): ``GET /v1/leads`` (not the archived list)
+V1_UPDATED_SINCE = frozenset({"leads"})
+#: v1 list query parameters that filter on a stored field of the same name, per resource
+V1_EQUALITY_FILTERS: dict[str, tuple[str, ...]] = {"leads": ("owner_id", "person_id", "organization_id"),
+                                                   "permission_sets": ("app",)}
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -54,6 +60,8 @@ def to_plain(store: Store, table: Table, row: Row, variant: str) -> dict[str, An
     """The record as plain JSON data in the requested rendering."""
     if table.resource.fields_of is not None and variant == "v2":
         return render_field_v2(row.data)
+    if variant == "v2" and table.resource.include_fields:
+        return include.strip(table.resource, row.data)
     renderer = V1_RENDERERS.get(table.name)
     if variant != "v2" and renderer is not None:
         return renderer(store, row, variant == "v1")
@@ -169,8 +177,8 @@ def _ref(value: Any) -> int | None:
 # -- v1 --------------------------------------------------------------------------------------------
 
 
-def v1_rows(ctx: Context, resource: Resource, req: Request) -> list[Row]:
-    """The rows a v1 list serves, in order, before pagination."""
+def v1_rows(ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> list[Row]:
+    """The rows a v1 list serves, in order, before pagination (archived ones only on the archived path)."""
     store = ctx.store
     table = store.tables[resource.name]
     if resource.parent is not None:
@@ -190,6 +198,29 @@ def v1_rows(ctx: Context, resource: Resource, req: Request) -> list[Row]:
     if resource.name == "deals" and req.query.get("status") not in (None, "", "all_not_deleted"):
         wanted = req.query["status"]
         rows = [r for r in rows if r.data["status"] == wanted]
+    if resource.archived_path is not None:
+        rows = [r for r in rows if bool(r.data.get("is_archived")) == archived]
+    return _v1_filtered(resource, req, rows, archived=archived)
+
+
+def _v1_filtered(resource: Resource, req: Request, rows: list[Row], *, archived: bool) -> list[Row]:
+    """``updated_since`` and the equality filters of the v1 lists that have them (leads, permission sets)."""
+    raw = req.query.get("updated_since")
+    if raw and not archived and resource.name in V1_UPDATED_SINCE:
+        try:
+            bound = parse_rfc3339(raw)
+        except ValueError as exc:
+            raise bad_request(f"Parameter 'updated_since' {exc}") from None
+        rows = [r for r in rows if r.ut is not None and r.ut >= bound]
+    for key in V1_EQUALITY_FILTERS.get(resource.name, ()):
+        value = req.query.get(key)
+        if value:
+            wanted: int | str = value
+            if key.endswith("_id"):
+                if not value.isdigit():
+                    raise bad_request(f"Parameter '{key}' must be an integer")
+                wanted = int(value)
+            rows = [r for r in rows if r.data.get(key) == wanted]
     return rows
 
 
@@ -206,11 +237,11 @@ def v1_sorted(table: Table, rows: list[Row], spec: str) -> list[Row]:
     return rows
 
 
-def list_v1(ctx: Context, resource: Resource, req: Request) -> Answer:
+def list_v1(ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> Answer:
     """A v1 list: ``start``/``limit`` with ``additional_data.pagination`` (or the whole list)."""
     store = ctx.store
     table = store.tables[resource.name]
-    rows = v1_rows(ctx, resource, req)
+    rows = v1_rows(ctx, resource, req, archived=archived)
     if req.query.get("sort"):
         rows = v1_sorted(table, rows, req.query["sort"])
     variant = "v1"
@@ -250,6 +281,10 @@ def get_one(ctx: Context, resource: Resource, req: Request, variant: str) -> Ans
             row = None
     if row is None:
         raise not_found(f"{resource.title.split('/')[-1].rstrip('s').capitalize()} not found")
+    if variant == "v2" and resource.include_fields:
+        wanted = include.requested(resource, req)
+        return ok_raw(include.splice(render(store, table, row, variant),
+                                     dumps(include.extras(store, resource, row, wanted))))
     return ok_raw(render(store, table, row, variant))
 
 
@@ -345,7 +380,7 @@ def v2_filters(  # noqa: PLR0912 - one branch per query parameter Pipedrive acce
     return filters
 
 
-def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk in one pass
+def list_v2(
     ctx: Context, resource: Resource, req: Request, *, archived: bool = False) -> Answer:
     """A v2 list: ``cursor``/``limit``, ``sort_by``/``sort_direction``, filters, ``next_cursor``."""
     store = ctx.store
@@ -371,8 +406,27 @@ def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk 
             entries = sorted((table._sort_value(r, sort_by), r.seq, r.key) for r in children)
     else:
         entries = table.ordered(sort_by)
-    query_sig = f"{resource.name}|{sort_by}|{direction}"
-    cursor = req.query.get("cursor")
+    rows = table.rows if derived_rows is None else derived_rows
+    chosen, next_cursor = walk(entries, rows, filters, limit=limit, direction=direction,
+                               cursor=req.query.get("cursor"), query_sig=f"{resource.name}|{sort_by}|{direction}")
+    if derived_rows is None and resource.include_fields:
+        wanted = include.requested(resource, req)
+        body = join(include.splice(render(store, table, r, "v2"), dumps(include.extras(store, resource, r, wanted)))
+                    for _, _, r in chosen)
+    elif derived_rows is None:
+        body = join(render(store, table, r, "v2") for _, _, r in chosen)
+    else:
+        body = join(dumps(r.data) for _, _, r in chosen)
+    return ok_raw(body, {"next_cursor": next_cursor})
+
+
+Entry = tuple[Any, int, Any]
+
+
+def walk(entries: list[Entry], rows: dict[Any, Row], filters: list[Filter], *, limit: int, direction: str,
+         cursor: str | None, query_sig: str) -> tuple[list[tuple[Any, int, Row]], str | None]:
+    """One cursor page of ``entries`` (``(sort value, seq, key)`` ascending): rows passing ``filters`` after
+    the cursor's position, and the cursor of the next page (``None`` on the last page)."""
     if cursor:
         pos = decode_cursor(cursor)
         if pos["q"] != query_sig:
@@ -386,7 +440,6 @@ def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk 
         index = 0 if direction == "asc" else len(entries) - 1
     step = 1 if direction == "asc" else -1
     chosen: list[tuple[Any, int, Row]] = []
-    rows = table.rows if derived_rows is None else derived_rows
     more = False
     while 0 <= index < len(entries):
         value, seq, key = entries[index]
@@ -402,8 +455,4 @@ def list_v2(  # noqa: PLR0912, PLR0915 - parameters, parent lookup, cursor walk 
     if more and chosen:
         value, seq, _ = chosen[-1]
         next_cursor = encode_cursor({"q": query_sig, "v": value, "s": seq})
-    if derived_rows is None:
-        body = join(render(store, table, r, "v2") for _, _, r in chosen)
-    else:
-        body = join(dumps(r.data) for _, _, r in chosen)
-    return ok_raw(body, {"next_cursor": next_cursor})
+    return chosen, next_cursor

@@ -26,3 +26,5 @@ class Context:
     store: Store
     v1_sunset: bool = True
     base_url: str = ""
+    #: the account's Pipedrive plan (lite, growth, premium, ultimate): Growth+ features answer 402 below it
+    plan: str = "growth"

@@ -17,9 +17,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipedrive_core.catalogue import RESOURCES, Resource, Writes
+from pipedrive_core.catalogue import RESOURCES, Pagination, Resource, Writes
 
-from . import reads, recents, search, writes
+from . import reads, recents, search, special, writes
 from .envelope import Answer, ApiError
 from .request import Context, Request
 
@@ -131,15 +131,36 @@ def _fixed_routes(router: Router) -> None:
                    resource=entity)
     router.add("GET", "/api/v2/deals/archived", _list_v2(_res("deals"), archived=True),
                version=2, kind="list", resource="deals", cost=20)
+    router.add("GET", "/v1/users/find", special.find_users, version=1, kind="search", resource="users", cost=40)
+    router.add("GET", "/v1/users/me", writes.users_me, version=1, kind="get", resource="users")
+    for resource in RESOURCES:  # literal paths before the /{id} routes they would otherwise match
+        if resource.retired is not None:
+            continue
+        if resource.bulk_path is not None:
+            router.add("GET", resource.bulk_path, _special(special.list_bulk, resource),
+                       version=_version_of(resource.bulk_path), kind="list", resource=resource.name)
+        if resource.archived_path is not None and resource.v1_path is not None:
+            router.add("GET", resource.archived_path, _list_v1(resource, archived=True),
+                       version=1, kind="list", resource=resource.name, cost=40)
 
 
 def _res(name: str) -> Resource:
     return next(r for r in RESOURCES if r.name == name)
 
 
-def _list_v1(resource: Resource) -> Handler:
+def _list_v1(resource: Resource, *, archived: bool = False) -> Handler:
     def handler(ctx: Context, req: Request) -> Answer:
-        return reads.list_v1(ctx, resource, req)
+        return reads.list_v1(ctx, resource, req, archived=archived)
+
+    return handler
+
+
+def _special(fn: Callable[[Context, Resource, Request], Answer], resource: Resource) -> Handler:
+    """A route handler calling ``fn`` for ``resource``, behind the resource's plan gate."""
+
+    def handler(ctx: Context, req: Request) -> Answer:
+        special.check_plan(ctx, resource)
+        return fn(ctx, resource, req)
 
     return handler
 
@@ -178,7 +199,7 @@ def _resource_routes(router: Router, resource: Resource) -> None:
     if resource.v1_path is not None:
         sunset = resource.v1_sunset
         kind = "flow" if resource.name.endswith("_flow") else "list"
-        router.add("GET", resource.v1_path, _list_v1(resource),
+        router.add("GET", resource.v1_path, _v1_list_handler(resource),
                    version=1, kind=kind, resource=resource.name, sunset=sunset)
         if not is_child and resource.pagination is not None:
             item_path = resource.v1_path.removesuffix("/find")
@@ -200,6 +221,18 @@ def _resource_routes(router: Router, resource: Resource) -> None:
         router.add("GET", f"{resource.v2_path}/{{id}}",
                    _get_one(resource, "v2"),
                    version=2, kind="get", resource=resource.name)
+    if resource.download_path is not None:
+        router.add("GET", resource.download_path, special.download_file, version=1, kind="list",
+                   resource=resource.name)
+
+
+def _v1_list_handler(resource: Resource) -> Handler:
+    """v1 lists: offset pages; cursor pages newest first (field history); goal results per period."""
+    if resource.parent_params:
+        return _special(special.goal_results, resource)
+    if resource.read_version == 1 and resource.pagination is Pagination.CURSOR:
+        return _special(special.list_newest_first, resource)
+    return _list_v1(resource)
 
 
 def _version_of(path: str) -> int:

@@ -34,6 +34,7 @@ from .request import Context, Request
 from .routing import Router, build_router, sunset_error
 from .seed import seed_store, sizes_for
 from .store import Store
+from .writes import parse_multipart
 
 
 class LoggedRequest(NamedTuple):
@@ -113,11 +114,13 @@ class Emulator:
         search_burst: int | None = None,
         clock: Clock | None = None,
         host: str = "127.0.0.1",
+        plan: str = "growth",
     ) -> None:
         self.seed = seed
         self.latency_ms = latency_ms
         self.jitter_ms = jitter_ms
         self.v1_sunset = v1_sunset
+        self.plan = plan
         self.api_token = api_token
         self.port = port
         self.host = host
@@ -147,7 +150,7 @@ class Emulator:
         self.url = f"http://{self.host}:{self.port}"
         if self.oauth_settings is not None:
             self.oauth = OAuthServer(self.oauth_settings, self.clock, self.url)
-        self.context = Context(self.store, self.v1_sunset, self.url)
+        self.context = Context(self.store, self.v1_sunset, self.url, self.plan)
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"pipedrive-emulator:{self.port}", daemon=True)
         self._thread.start()
@@ -186,7 +189,9 @@ class Emulator:
         """Answer one request (no socket work: the handler writes what this returns)."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
-        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        # first value of each parameter; id arrays (``deal_ids=1&deal_ids=2``) are joined with commas
+        query = {k: ",".join(v) if len(v) > 1 and k.endswith(("_ids", "[]")) else v[0]
+                 for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         req = Request(method, path, query)
         self.store.maybe_purge()
         if self.latency_ms or self.jitter_ms:
@@ -253,6 +258,8 @@ def _parse_body(headers: dict[str, str], raw: bytes) -> Any:
     if not raw:
         return None
     ctype = headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        return parse_multipart(ctype, raw)
     if "application/x-www-form-urlencoded" in ctype:
         return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
     try:

@@ -12,6 +12,7 @@ up in ``updated_since`` reads and in ``/v1/recents``).
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +46,21 @@ UPDATE_FIELD: dict[str, str | None] = {
     "teams": None,
     "call_logs": None,
     "mail_threads": "update_time",
+    "permission_sets": None,
+    "permission_set_assignments": None,
+    "product_variations": None,
+    "deal_installments": None,
+    "goal_results": None,
+    "deal_changelog": None,
+    "person_changelog": None,
+    "organization_changelog": None,
 }
+
+#: entities whose field changes are logged for ``/v1/{entity}/{id}/changelog``, and where
+CHANGELOG: dict[str, str] = {"deals": "deal_changelog", "persons": "person_changelog",
+                             "organizations": "organization_changelog"}
+#: fields that change on every write and are not part of a record's field history
+UNLOGGED = frozenset({"update_time", "is_deleted", "status", "custom_fields"})
 
 #: Timestamp style per resource, where it differs from the catalogue's ``timestamp_style``.
 STYLE_OVERRIDE: dict[str, TimeStyle] = {"projects": "iso_ms", "tasks": "iso_ms"}
@@ -214,6 +229,8 @@ class Store:
         self.lock = threading.RLock()
         #: (entity, field key) → field definition row key, filled by the seeder
         self.on_change: list[Callable[[str, Row], None]] = []
+        #: file id → the bytes ``GET /v1/files/{id}/download`` serves (seeded; uploads add theirs here)
+        self.contents: dict[Key, bytes] = {}
 
     def table(self, name: str) -> Table:
         """The table of resource ``name`` (KeyError for unknown or retired resources)."""
@@ -273,6 +290,7 @@ class Store:
             row = table.get(key)
             if row is None:
                 raise KeyError(f"{name} {key!r} does not exist")
+            self._log_changes(name, row, changes)
             for field_name, value in changes.items():
                 if field_name == "custom_fields" and isinstance(value, dict):
                     merged = dict(row.data.get("custom_fields") or {})
@@ -326,6 +344,37 @@ class Store:
             for row in list(table.rows.values()):
                 if row.deleted_at is not None and row.deleted_at < limit:
                     table.remove(row.key)
+
+    # -- field history and file contents ----------------------------------------------------------
+    def log_change(self, table_name: str, row: Row, field_key: str, *, old: Any, new: Any, when: int,
+                   actor: int | None = None, seeding: bool = False) -> None:
+        """Append one field-history entry of ``row`` (v1 changelog shape: values as text)."""
+        table = self.tables[table_name]
+        entry = {"field_key": field_key, "old_value": _as_text(old), "new_value": _as_text(new),
+                 "actor_user_id": actor or int(row.data.get("owner_id") or 1), "time": fmt("v1", when),
+                 "change_source": "app" if seeding else "api", "change_source_user_agent": None,
+                 "is_bulk_update_flag": False}
+        if seeding:
+            table.load(table.next_id(), entry, None, row.key)
+        else:
+            table.put(table.next_id(), entry, ut=None, parent=row.key)
+
+    def _log_changes(self, name: str, row: Row, changes: dict[str, Any]) -> None:
+        table_name = CHANGELOG.get(name)
+        if table_name is None:
+            return
+        now = self.clock.epoch()
+        for field_name, value in changes.items():
+            if field_name not in UNLOGGED and row.data.get(field_name) != value:
+                self.log_change(table_name, row, field_name, old=row.data.get(field_name), new=value, when=now)
+
+    def set_content(self, file_id: Key, body: bytes) -> None:
+        """Store the bytes of file ``file_id`` (seeding and uploads)."""
+        self.contents[file_id] = body
+
+    def content(self, file_id: Key) -> bytes | None:
+        """The bytes of file ``file_id``, or ``None``."""
+        return self.contents.get(file_id)
 
     def _notify(self, name: str, row: Row) -> None:
         for callback in self.on_change:
@@ -382,6 +431,17 @@ class Store:
         with self.lock:
             self._option_seq = getattr(self, "_option_seq", 1000) + 1
             return self._option_seq
+
+
+def _as_text(value: Any) -> str | None:
+    """Changelog values are text (numbers too); objects are JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _time_fields(table: Table) -> frozenset[str]:

@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from pipedrive_core.catalogue import CATALOGUE
 from pipedrive_emulator import Emulator
 from pipedrive_emulator.fields import ADDRESS_PARTS
 from tests.specs import openapi_dir
@@ -143,6 +144,11 @@ V2_CASES = [
     ("/itemSearch", "/api/v2/itemSearch?term=an&limit=20"),
     ("/projects", "/api/v2/projects"),
     ("/tasks", "/api/v2/tasks"),
+    *((f"/{name}", f"/api/v2/{name}?limit=100&include_fields={','.join(CATALOGUE[name].include_fields)}")
+      for name in ("deals", "persons", "organizations", "activities")),
+    ("/deals/products", "/api/v2/deals/products?deal_ids={deals_1_100}&limit=500"),
+    ("/deals/installments", "/api/v2/deals/installments?deal_ids={deals_1_100}&limit=500"),
+    ("/products/{id}/variations", "/api/v2/products/{product_with_variations}/variations"),
 ]
 V1_CASES = [
     ("/notes", "/v1/notes?limit=100"),
@@ -166,6 +172,15 @@ V1_CASES = [
     ("/mailbox/mailThreads", "/v1/mailbox/mailThreads?folder=inbox"),
     ("/mailbox/mailThreads/{id}/mailMessages", "/v1/mailbox/mailThreads/1/mailMessages"),
     ("/organizationRelationships", "/v1/organizationRelationships?org_id={org_with_relationship}"),
+    ("/leads/archived", "/v1/leads/archived"),
+    ("/leads", "/v1/leads?updated_since=2026-01-01T00:00:00Z"),
+    ("/permissionSets", "/v1/permissionSets"),
+    ("/permissionSets/{id}", "/v1/permissionSets/{permission_set}"),
+    ("/permissionSets/{id}/assignments", "/v1/permissionSets/{permission_set}/assignments"),
+    ("/deals/{id}/changelog", "/v1/deals/{deal_with_changelog}/changelog"),
+    ("/persons/{id}/changelog", "/v1/persons/{person_with_changelog}/changelog"),
+    ("/organizations/{id}/changelog", "/v1/organizations/{org_with_changelog}/changelog"),
+    ("/users/find", "/v1/users/find?term=a"),
 ]
 LEGACY_CASES = [
     ("/deals", "/v1/deals?limit=100"),
@@ -186,6 +201,12 @@ def _fill(path: str, emu: Emulator) -> str:
         deal_with_products=next(r.parent for r in store.tables["deal_products"]),
         deal_with_participants=next(r.parent for r in store.tables["deal_participants"]),
         org_with_relationship=next(r.parent for r in store.tables["organization_relationships"]),
+        deals_1_100=",".join(str(i) for i in range(1, 101)),
+        product_with_variations=next(r.parent for r in store.tables["product_variations"]),
+        permission_set=next(r.parent for r in store.tables["permission_set_assignments"]),
+        deal_with_changelog=next(r.parent for r in store.tables["deal_changelog"]),
+        person_with_changelog=next(r.parent for r in store.tables["person_changelog"]),
+        org_with_changelog=next(r.parent for r in store.tables["organization_changelog"]),
     )
 
 

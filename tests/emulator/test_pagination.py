@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from pipedrive_core.catalogue import active
 from pipedrive_emulator import Emulator
@@ -134,7 +135,17 @@ def test_children_lists(shared: Client, shared_emu: Emulator):
 
 def test_every_active_catalogue_read_path_answers(shared: Client):
     for resource in active():
-        path = resource.read_path.replace("{parent_id}", "1")
+        parent = next(iter(shared.emu.store.tables[resource.parent].rows)) if resource.parent else ""
+        path = resource.read_path.replace("{parent_id}", str(parent))
         params = {"folder": "inbox"} if resource.name == "mail_threads" else {}
+        if resource.parent_params:  # goal results: the period of the parent goal
+            parent_data = shared.emu.store.tables[resource.parent].rows[parent].data
+            params = {name: _dotted(parent_data, source) for name, source in resource.parent_params.items()}
         response = shared.get(path, params=params)
         assert response.status_code == 200, (resource.name, path, response.text[:200])
+
+
+def _dotted(data: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        data = data[part]
+    return data
