@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipedrive_core import openapi  # noqa: E402
-from pipedrive_core.catalogue import Resource, active  # noqa: E402
+from pipedrive_core.catalogue import Resource, active, get  # noqa: E402
 from pipedrive_core.fields import ADDRESS_PARTS  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
@@ -49,9 +49,6 @@ DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
 LEGACY_V1_FILE = "openapi-v1-2026-01-full.yaml"
 MAX_DEPTH = 6
 TEMPORAL_FORMATS = ("date-time", "date", "time")
-
-#: Where the record list sits inside ``data`` when it is not ``data`` itself.
-DATA_PATH: dict[str, tuple[str, ...]] = {"goals": ("goals",)}
 
 #: Properties every record of a stream gets from the tap itself (not from the API).
 EXTRA_PROPERTIES: dict[str, dict[str, Any]] = {
@@ -297,9 +294,9 @@ def record_node(resource: Resource, resolver: openapi.Resolver, path: str) -> tu
     data = resolver.merge(resolver.merge(content["schema"]).get("properties", {}).get("data", {}))
     example = content.get("example")
     example = example.get("data") if isinstance(example, dict) else None
-    for step in DATA_PATH.get(resource.name, ()):
-        data = resolver.merge(data["properties"][step])
-        example = example.get(step) if isinstance(example, dict) else None
+    if resource.records_path:  # the list sits inside ``data`` (goals: ``data.goals``)
+        data = resolver.merge(data["properties"][resource.records_path])
+        example = example.get(resource.records_path) if isinstance(example, dict) else None
     if data.get("type") == "array" and "items" in data:
         return resolver.merge(data["items"]), example_object(example)
     return data, example_object(example)
@@ -399,7 +396,8 @@ class Generator:
         props: dict[str, Any] = dict(schema.get("properties") or {})
         key_type = "integer" if resource.key_type == "integer" else "string"
         props[resource.key] = {**props.get(resource.key, {}), "type": [key_type, "null"]}
-        props[resource.key].pop("format", None)
+        if key_type != "string":
+            props[resource.key].pop("format", None)
         if resource.replication_key:
             props[resource.replication_key] = {
                 **props.get(resource.replication_key, {}), "type": ["string", "null"], "format": "date-time",
@@ -407,7 +405,8 @@ class Generator:
         if resource.parent_key:
             column = resource.parent_key if resource.parent_key != resource.key else f"followed_{resource.parent_key}"
             parent = f"The ID of the {resource.parent} record this one was read under (added by the tap)."
-            props[column] = {"type": ["integer", "null"], "description": parent}
+            parent_type = "integer" if get(str(resource.parent)).key_type == "integer" else "string"
+            props[column] = {"type": [parent_type, "null"], "description": parent}
         if resource.has_custom_fields:
             props.pop("custom_fields", None)  # flattened into columns by the tap
         for name in resource.include_fields:
