@@ -206,6 +206,19 @@ def snake_case(name: str) -> str:
     return snake
 
 
+def label_suffix(field_type: str) -> str | None:
+    """The suffix of the option-label column of an enum (``_label``) or set (``_labels``) field."""
+    return {"enum": "_label", "set": "_labels"}.get(field_type)
+
+
+def columns_of(field: FieldDef, base: str) -> tuple[str, ...]:
+    """Every column a field occupies when its base column is ``base``: the value, its companion subfields and
+    its option-label column (reserved whether or not labels are resolved, so names do not depend on that
+    setting)."""
+    label = label_suffix(field.field_type)
+    return (base, *(f"{base}_{s}" for s in field.subfields), *((base + label,) if label else ()))
+
+
 def assign_columns(
     fields: Iterable[FieldDef],
     *,
@@ -213,37 +226,47 @@ def assign_columns(
     reserved: Iterable[str] = (),
     previous: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Map each custom field key to its base column name.
+    """Map each custom field key to its base column name; every column of every field (see :func:`columns_of`)
+    is distinct from every other and from the built-in columns (``reserved``).
 
-    ``key`` mode keeps the 40-hex key. ``name`` mode derives snake_case names; a name that collides with a
-    built-in column (``reserved``), with another field's name, or with a subfield column gets the field id as
-    suffix (``region_12``). Assignments in ``previous`` (kept in state by the tap) win, so a renamed field keeps
-    its column and downstream tables do not break. Fields are processed in id order, so the result does not
-    depend on the API's ordering.
+    ``key`` mode keeps the 40-hex key. ``name`` mode derives snake_case names; a name shared by several fields,
+    or any of whose columns is already taken (a built-in column, another field's column or companion column,
+    such as a field named "Budget currency" beside a monetary "Budget"), gets the field id as suffix
+    (``region_12``), and a counter after that in the rare case the suffixed name is taken too. Assignments in
+    ``previous`` (kept in state by the tap) win while they stay collision-free, so a renamed field keeps its
+    column and downstream tables do not break. Fields are processed in id order (then key order), so the result
+    does not depend on the API's ordering.
     """
-    custom = sorted((f for f in fields if f.is_custom), key=lambda f: f.id)
+    custom = sorted({f.key: f for f in fields if f.is_custom}.values(), key=lambda f: (f.id, f.key))
     if mode == "key":
         return {f.key: f.key for f in custom}
     taken: set[str] = set(reserved)
     result: dict[str, str] = {}
 
-    def claim(field: FieldDef, column: str) -> None:
-        result[field.key] = column
-        taken.add(column)
-        taken.update(f"{column}_{s}" for s in field.subfields)
+    def free(field: FieldDef, base: str) -> bool:
+        cols = columns_of(field, base)
+        return len(set(cols)) == len(cols) and not taken.intersection(cols)
+
+    def claim(field: FieldDef, base: str) -> None:
+        result[field.key] = base
+        taken.update(columns_of(field, base))
 
     for field in custom:
         kept = (previous or {}).get(field.key)
-        if kept:
+        if kept and free(field, kept):
             claim(field, kept)
     names = [snake_case(f.name) for f in custom]
     for field, name in zip(custom, names, strict=True):
         if field.key in result:
             continue
-        clash = names.count(name) > 1 or any(
-            c in taken for c in (name, *(f"{name}_{s}" for s in field.subfields))
-        )
-        claim(field, f"{name}_{field.id}" if clash else name)
+        if names.count(name) == 1 and free(field, name):
+            claim(field, name)
+            continue
+        base, n = f"{name}_{field.id}", 1
+        while not free(field, base):
+            n += 1
+            base = f"{name}_{field.id}_{n}"
+        claim(field, base)
     return result
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipedrive_core.fields import (
+    SUBFIELDS,
     FieldDef,
     UnknownOptionError,
     assign_columns,
+    columns_of,
     flat_schema,
     flatten_v2,
     nest_v2,
@@ -125,3 +129,87 @@ def test_v2_nested_and_v1_flat_round_trip():
     assert nest_v2({K[1]: None}, fields) == {K[1]: None}
     assert flatten_v2({K[2]: {"start": "2026-02-01", "end": "2026-02-02"}}, fields)[f"{K[2]}_until"] == "2026-02-02"
     assert flatten_v2(None, fields) == {}
+
+
+# -- column names are unique in every case (property-based) ------------------------------------------------
+
+FIELD_TYPES = ("varchar", "varchar_auto", "text", "int", "double", "monetary", "date", "daterange", "time",
+               "timerange", "enum", "set", "user", "org", "people", "phone", "address", "varchar_options")
+BUILTINS = ("id", "title", "value", "currency", "name", "add_time", "update_time", "label", "region",
+            "budget_currency", "owner_id")
+_SUFFIXES = sorted({s for parts in SUBFIELDS.values() for s in parts} | {"label", "labels"})
+
+
+@st.composite
+def field_sets(draw: st.DrawFn) -> tuple[list[FieldDef], set[str], dict[str, str]]:
+    """Fields whose names collide every way we know: with built-ins, with each other, with another field's
+    derived names (``foo_currency``, ``foo_label``, ``foo_12``), in odd spellings; plus a ``previous`` mapping
+    that may itself be stale or colliding."""
+    count = draw(st.integers(1, 12))
+    ids = draw(st.lists(st.integers(0, 40), min_size=count, max_size=count))  # repeats and 0 on purpose
+    stems = ["Foo", "Region", "Budget", "ID", "Value", "Label", "12", "Größe", "", "!!"]
+    names: list[str] = []
+    for _ in range(count):
+        kind = draw(st.sampled_from(["stem", "builtin", "derived", "suffixed", "free"]))
+        if kind == "stem":
+            names.append(draw(st.sampled_from(stems)))
+        elif kind == "builtin":
+            names.append(draw(st.sampled_from(BUILTINS)).replace("_", " ").title())
+        elif kind == "derived":
+            names.append(f"{draw(st.sampled_from(stems))} {draw(st.sampled_from(_SUFFIXES))}")
+        elif kind == "suffixed":
+            names.append(f"{draw(st.sampled_from(stems))} {draw(st.sampled_from(ids))}")
+        else:
+            names.append(draw(st.text(min_size=0, max_size=12)))
+    fields = [
+        FieldDef(id=fid, key=f"{n:040x}", name=name, field_type=draw(st.sampled_from(FIELD_TYPES)))
+        for n, (fid, name) in enumerate(zip(ids, names, strict=True))
+    ]
+    reserved = set(draw(st.lists(st.sampled_from(BUILTINS), max_size=len(BUILTINS))))
+    previous = draw(st.dictionaries(st.sampled_from([f.key for f in fields]),
+                                    st.sampled_from(["foo", "foo_currency", "region", "id", "budget", "foo_1",
+                                                     "region_label"]), max_size=4))
+    return fields, reserved, previous
+
+
+def _all_columns(fields: list[FieldDef], assigned: dict[str, str]) -> list[str]:
+    by_key = {f.key: f for f in fields}
+    return [col for key, base in assigned.items() for col in columns_of(by_key[key], base)]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field_sets(), st.randoms(use_true_random=False))
+def test_every_column_is_unique_whatever_the_field_names(case, rng):
+    fields, reserved, previous = case
+    assigned = assign_columns(fields, mode="name", reserved=reserved, previous=previous)
+    assert set(assigned) == {f.key for f in fields}
+    columns = _all_columns(fields, assigned)
+    assert len(columns) == len(set(columns)), sorted(columns)
+    assert not set(columns) & reserved
+    shuffled = list(fields)
+    rng.shuffle(shuffled)
+    assert assign_columns(shuffled, mode="name", reserved=reserved, previous=previous) == assigned
+
+
+@settings(max_examples=200, deadline=None)
+@given(field_sets(), field_sets())
+def test_columns_kept_from_a_previous_run_survive_new_fields(first, later):
+    """Stability: once assigned, a field keeps its column when fields are added (unless its own type changed)."""
+    old_fields, reserved, _ = first
+    before = assign_columns(old_fields, mode="name", reserved=reserved)
+    new_fields = [FieldDef(id=f.id + 100, key=f"{i + 100:040x}", name=f.name, field_type=f.field_type)
+                  for i, f in enumerate(later[0])]
+    after = assign_columns(old_fields + new_fields, mode="name", reserved=reserved, previous=before)
+    assert {k: after[k] for k in before} == before
+    columns = _all_columns(old_fields + new_fields, after)
+    assert len(columns) == len(set(columns))
+
+
+def test_a_field_named_like_another_fields_suffixed_or_label_column_gets_its_own():
+    """Found by the property test's class: ``ID 5`` (id 3) takes ``id_5``, then field 5 named ``ID`` (a built-in)
+    must not get ``id_5`` too; an enum ``Region`` owns ``region_label`` even when labels are not resolved."""
+    fields = [fd(3, "ID 5", "varchar"), fd(5, "ID", "int"), fd(6, "Region", "enum"), fd(7, "Region label", "text")]
+    cols = assign_columns(fields, mode="name", reserved={"id"})
+    assert cols[K[3]] == "id_5"
+    assert cols[K[5]] == "id_5_2"
+    assert cols[K[6]] == "region" and cols[K[7]] == "region_label_7"
