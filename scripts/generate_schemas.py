@@ -100,12 +100,23 @@ class DocumentedResolver(openapi.Resolver):
 # -- what the documents say beside the types ---------------------------------------------------------------
 
 def clean_text(text: Any) -> str:
-    """A description as one line of plain text (HTML tags and line breaks of the documents removed)."""
+    """A description as one line of plain text: HTML tags and line breaks of the documents removed, paragraphs
+    joined as sentences."""
     if not isinstance(text, str):
         return ""
     text = re.sub(r"<br\s*/?>|</(td|th|tr)>", " ", text)
     text = re.sub(r"<[^>]+>", "", text)
-    return " ".join(text.split())
+    return join_sentences(*re.split(r"\n\s*\n", text))
+
+
+def join_sentences(*parts: str) -> str:
+    """Texts joined into one line, each ending as a sentence (a full stop added where none is)."""
+    out = []
+    for raw in parts:
+        part = " ".join(raw.split())
+        if part:
+            out.append(part if part[-1] in ".!?:)" or len(parts) == 1 else f"{part}.")
+    return " ".join(out)
 
 
 def temporal_format(name: str, node: Mapping[str, Any], example: Any, siblings: frozenset[str]) -> str | None:
@@ -413,7 +424,7 @@ class Generator:
             included: dict[str, Any] = props.get(name) or self.include_field(resource, name)
             description = str(included.get("description", ""))
             if "include_fields" not in description:
-                description = f"{description} {INCLUDE_FIELDS_NOTE}".strip()
+                description = join_sentences(description, INCLUDE_FIELDS_NOTE)
             props[name] = {**included, "description": description}
         props.update(copy.deepcopy(EXTRA_PROPERTIES.get(resource.name, {})))
         return {"type": "object", "properties": dict(sorted(props.items()))}
