@@ -139,13 +139,6 @@ class FieldDef:
         labels = ", ".join(repr(o.label) for o in self.options) or "none"
         raise UnknownOptionError(f"{value!r} is not an option of field {self.name!r} (options: {labels})")
 
-    def option_label(self, option_id: Any) -> str | None:
-        """The label of option ``option_id`` or ``None``."""
-        for option in self.options:
-            if str(option.id) == str(option_id):
-                return option.label
-        return None
-
 
 def parse_fields(records: Iterable[Mapping[str, Any]]) -> dict[str, FieldDef]:
     """Field definitions keyed by field key."""
