@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import socket
@@ -22,7 +23,10 @@ from pipedrive_core.http.errors import (
     UnsafeDestinationError,
 )
 from pipedrive_core.http.ratelimit import RateLimiter, endpoint_class
-from tests.reliability.conftest import log_tail, small_emulator, sync, tap_config
+from target_pipedrive.target import TargetPipedrive
+from target_pipedrive.writer import RunStoppedError
+from tests.reliability.conftest import TARGET_FAST, TOKEN, log_tail, small_emulator, sync, tap_config, target_files
+from tests.target.conftest import empty_sizes, record, schema, text
 
 
 def test_a_new_run_in_the_same_process_relearns_a_daily_budget_that_was_spent():
@@ -315,3 +319,27 @@ def test_a_read_timeout_is_reported_as_such_and_not_as_an_unreachable_host():
     assert not isinstance(info.value, HostUnreachableError)
     assert "no answer within" in str(info.value)
     assert client.session.stats.total == 4
+
+
+def test_the_target_stops_cleanly_on_an_unreasonable_wait(tmp_path):
+    """The target stops with its summary (state of the finished batches kept) and writes nothing more."""
+    with small_emulator(seed=5, sizes=empty_sizes()) as emu:
+        original = emu.handle
+
+        def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+            answer, rule, req = original(method, target, headers, raw)
+            if method == "POST" and urlsplit(target).path == "/api/v2/persons":
+                answer.headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "86400"})
+            return answer, rule, req
+
+        emu.handle = handle  # type: ignore[method-assign]
+        config = {"api_url": emu.url, "api_token": TOKEN, **target_files(tmp_path), **TARGET_FAST,
+                  "max_workers": 1, "batch_size": 1}
+        lines = text(schema("persons", {"ext": {"type": "string"}, "name": {"type": "string"}}, ["ext"]),
+                     *(record("persons", {"ext": f"e{i}", "name": f"P{i}"}) for i in range(3)))
+        target = TargetPipedrive(config=config, parse_env_config=False, validate_config=True)
+        with pytest.raises(RunStoppedError, match="max_rate_limit_wait") as info:
+            target.listen(io.StringIO(lines))
+        created = emu.requests.count(method="POST", path="/api/v2/persons")
+    assert "Traceback" not in str(info.value)
+    assert created == 1  # the next create was not sent into the closed window
