@@ -463,6 +463,7 @@ RESOURCES: tuple[Resource, ...] = (
         v1_path="/v1/goals/find",
         key_type="string",
         pagination=Pagination.NONE,
+        records_path="goals",
         timestamp_style="iso",
         writes=Writes(
             create_path="/v1/goals",
@@ -503,6 +504,7 @@ RESOURCES: tuple[Resource, ...] = (
         timestamp_style="iso",
         writes=_v1_crud("/v1/leadLabels", update=UpdateMethod.PATCH),
         write_rank=55,
+        read_token_cost=10,
     ),
     Resource(
         name="lead_sources",
@@ -511,6 +513,7 @@ RESOURCES: tuple[Resource, ...] = (
         key="name",
         key_type="string",
         pagination=Pagination.NONE,
+        read_token_cost=2,
     ),
     Resource(
         name="mail_threads",
@@ -564,6 +567,7 @@ RESOURCES: tuple[Resource, ...] = (
         pagination=Pagination.NONE,
         writes=Writes(create_path="/v1/webhooks", delete_path="/v1/webhooks/{id}"),
         write_rank=150,
+        read_token_cost=10,
     ),
     Resource(
         name="projects",
@@ -581,6 +585,7 @@ RESOURCES: tuple[Resource, ...] = (
         ),
         write_rank=110,
         referenced_as=("project_id",),
+        read_token_cost=10,
     ),
     Resource(
         name="tasks",
@@ -598,6 +603,7 @@ RESOURCES: tuple[Resource, ...] = (
         ),
         write_rank=120,
         referenced_as=("task_id", "parent_task_id"),
+        read_token_cost=10,
     ),
     Resource(
         name="subscriptions",
@@ -635,27 +641,33 @@ RESOURCES: tuple[Resource, ...] = (
         bulk_path=f"{_DEALS_V2}/products",
         bulk_param="deal_ids",
         bulk_max=100,
+        read_token_cost=10,
     ),
-    _child("deal_participants", "deals/{id}/participants", "deals", "/v1/deals/{parent_id}/participants"),
+    _child("deal_participants", "deals/{id}/participants", "deals", "/v1/deals/{parent_id}/participants",
+           read_token_cost=10),
     _child("deal_flow", "deals/{id}/flow", "deals", "/v1/deals/{parent_id}/flow", key="id",
-           key_type="string", description="Updates (flow) of a deal; key is '<object>:<id>'."),
-    _child("person_flow", "persons/{id}/flow", "persons", "/v1/persons/{parent_id}/flow", key_type="string"),
+           key_type="string", description="Updates (flow) of a deal; key is '<object>:<id>'.", read_token_cost=40),
+    _child("person_flow", "persons/{id}/flow", "persons", "/v1/persons/{parent_id}/flow", key_type="string",
+           read_token_cost=40),
     _child("organization_flow", "organizations/{id}/flow", "organizations",
-           "/v1/organizations/{parent_id}/flow", key_type="string"),
+           "/v1/organizations/{parent_id}/flow", key_type="string", read_token_cost=40),
     _child("deal_followers", "deals/{id}/followers", "deals", f"{_DEALS_V2}/{{parent_id}}/followers",
-           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso",
+           read_token_cost=10),
     _child("person_followers", "persons/{id}/followers", "persons", "/api/v2/persons/{parent_id}/followers",
-           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso",
+           read_token_cost=10),
     _child("organization_followers", "organizations/{id}/followers", "organizations",
            "/api/v2/organizations/{parent_id}/followers", version=2, key="user_id",
-           pagination=Pagination.CURSOR, timestamp_style="iso"),
+           pagination=Pagination.CURSOR, timestamp_style="iso", read_token_cost=10),
     _child("product_followers", "products/{id}/followers", "products",
            "/api/v2/products/{parent_id}/followers", version=2, key="user_id",
-           pagination=Pagination.CURSOR, timestamp_style="iso"),
+           pagination=Pagination.CURSOR, timestamp_style="iso", read_token_cost=10),
     _child("user_followers", "users/{id}/followers", "users", "/api/v2/users/{parent_id}/followers",
-           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso"),
+           version=2, key="user_id", pagination=Pagination.CURSOR, timestamp_style="iso",
+           read_token_cost=10),
     _child("deal_permitted_users", "deals/{id}/permittedUsers", "deals", "/v1/deals/{parent_id}/permittedUsers",
-           key="user_id", pagination=Pagination.NONE),
+           key="user_id", pagination=Pagination.NONE, read_token_cost=10),
     _child("deal_mail_messages", "deals/{id}/mailMessages", "deals", "/v1/deals/{parent_id}/mailMessages"),
     _child("person_mail_messages", "persons/{id}/mailMessages", "persons",
            "/v1/persons/{parent_id}/mailMessages"),
@@ -666,7 +678,7 @@ RESOURCES: tuple[Resource, ...] = (
            timestamp_style="iso"),
     _child("organization_relationships", "organizationRelationships", "organizations",
            "/v1/organizationRelationships?org_id={parent_id}", pagination=Pagination.NONE,
-           writes=_v1_crud("/v1/organizationRelationships"), write_rank=200),
+           writes=_v1_crud("/v1/organizationRelationships"), write_rank=200, key_is_global=True),
     _child("deal_installments", "deals/installments", "deals", f"{_DEALS_V2}/installments?deal_ids={{parent_id}}",
            version=2, pagination=Pagination.CURSOR, timestamp_style="iso", read_token_cost=10,
            bulk_path=f"{_DEALS_V2}/installments", bulk_param="deal_ids", bulk_max=100, min_plan="growth",
@@ -690,6 +702,35 @@ RESOURCES: tuple[Resource, ...] = (
 )
 
 CATALOGUE: MappingProxyType[str, Resource] = MappingProxyType({r.name: r for r in RESOURCES})
+
+#: the v1 change feed the tap reads ``Replication.RECENTS`` resources from
+RECENTS_PATH = "/v1/recents"
+#: the search across item types (deals, persons, organizations, products, leads, files, …)
+ITEM_SEARCH_PATH = "/api/v2/itemSearch"
+#: ``x-token-cost`` of read paths that are not a resource's ``read_path`` (checked against the documents)
+EXTRA_READ_TOKEN_COSTS: MappingProxyType[str, int] = MappingProxyType({
+    RECENTS_PATH: 20,
+    "/api/v2/deals/archived": 20,
+    ITEM_SEARCH_PATH: 20,
+    "/api/v2/deals/search": 20,
+    "/api/v2/persons/search": 20,
+    "/api/v2/organizations/search": 20,
+    "/api/v2/products/search": 20,
+    "/api/v2/leads/search": 20,
+    "/v1/leads/archived": 40,
+    "/api/v2/deals/products": 10,
+    "/api/v2/deals/installments": 10,
+})
+
+
+def read_token_cost(path: str) -> int:
+    """Pipedrive's token cost of one GET of ``path`` (a read path, ``{parent_id}`` placeholders kept)."""
+    if path in EXTRA_READ_TOKEN_COSTS:
+        return EXTRA_READ_TOKEN_COSTS[path]
+    for res in RESOURCES:
+        if res.retired is None and (res.v2_path if res.read_version == 2 else res.v1_path) == path:
+            return res.read_token_cost
+    return 0
 
 
 def get(name: str) -> Resource:

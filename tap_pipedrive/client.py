@@ -1,34 +1,41 @@
-"""``PipedriveStream``: the one RESTStream every generated stream class derives from.
+"""The stream bases: :class:`ApiStream` (HTTP and pages) and :class:`PipedriveStream` (a catalogue resource).
 
 HTTP goes through the tap's single :class:`~pipedrive_core.http.PipedriveSession` (auth, the shared rate
 limiter, retries and typed errors live there), so the SDK's own authenticator and backoff are switched off
-and bodies are taken from ``body_of(response)`` instead of being parsed twice. What a stream reads, and with
-which parameters, is decided once per partition in :meth:`PipedriveStream.read_plan` from the stream's
-catalogue :class:`~pipedrive_core.catalogue.Resource` and its bookmark.
+and bodies are taken from ``body_of(response)`` instead of being parsed twice. Pages are requested by
+:mod:`tap_pipedrive.pages`; what a resource stream reads, and with which parameters, is decided once per
+partition in :meth:`PipedriveStream.read_plan` from its catalogue :class:`~pipedrive_core.catalogue.Resource`
+and its bookmark, which a :class:`~tap_pipedrive.incremental.BookmarkKeeper` keeps safe to resume from.
+
+A Pipedrive error ends a read by raising :class:`~tap_pipedrive.errors.RunStopped`; the tap catches it once
+(:meth:`TapPipedrive.run_sync`), writes the state and exits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 from singer_sdk import metrics
 from singer_sdk import singerlib as singer
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
-from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
+from typing_extensions import override
 
-from pipedrive_core.catalogue import Pagination, Replication, Resource
+from pipedrive_core.catalogue import RECENTS_PATH, Pagination, Replication, Resource, read_token_cost
 from pipedrive_core.http import body_of
-from pipedrive_core.http.errors import DailyBudgetExhaustedError, GoneError, NotFoundError, PipedriveError
+from pipedrive_core.http.errors import GoneError, NotFoundError, PipedriveError
+from pipedrive_core.pagination import token_param
+from tap_pipedrive.errors import BadBookmarkError, RunStopped
 from tap_pipedrive.fastpath import fast_record_messages, uses_plain_maps
 from tap_pipedrive.incremental import (
-    BoundaryDedupe,
+    CHECKED_STATE_KEY,
+    BookmarkKeeper,
+    bookmark_from_state,
     normalize_timestamp,
     recents_covers,
     recents_since,
@@ -37,37 +44,15 @@ from tap_pipedrive.incremental import (
     updated_since_start,
 )
 from tap_pipedrive.metering import RunCounter, SilentTimer
+from tap_pipedrive.pages import ReadStats, page_records
 from tap_pipedrive.pagination import RecentsPaginator, V1OffsetPaginator, V2CursorPaginator
+from tap_pipedrive.sdk_compat import CompatStream
 
 if TYPE_CHECKING:
     from tap_pipedrive.custom_fields import CustomFieldPlan
     from tap_pipedrive.tap import TapPipedrive
 
-RECENTS_PATH = "/v1/recents"
-#: state key holding the ids emitted at the bookmark second (see :class:`BoundaryDedupe`)
-BOUNDARY_STATE_KEY = "boundary"
-#: state key: server time when the last complete read of a /recents stream began (no change before it unseen)
-CHECKED_STATE_KEY = "checked_until"
-
-
-#: exit codes: any Pipedrive error that ends the run, and the daily budget (rerun after it resets)
-EXIT_API_ERROR = 1
-EXIT_DAILY_BUDGET = 3
-
-
-def stop(log: logging.Logger, exc: PipedriveError, *, state: Any, writer: Any = None) -> NoReturn:
-    """End the run on an API error with one clear line and no traceback.
-
-    Bookmarks are written after every page, so the state emitted here (and before) resumes the sync; a
-    spent daily budget gets its own exit code so schedulers can retry after the reset.
-    """
-    if state is not None and writer is not None:
-        writer.write_state(state)
-    if isinstance(exc, DailyBudgetExhaustedError):
-        log.error("Stopping: %s. The state written so far resumes the sync.", exc)
-        raise SystemExit(EXIT_DAILY_BUDGET)
-    log.error("Stopping: %s", exc)
-    raise SystemExit(EXIT_API_ERROR)
+logger = logging.getLogger("tap-pipedrive")
 
 
 class _NoAuth(requests.auth.AuthBase):
@@ -89,35 +74,30 @@ class ReadPlan:
     start: str | None = None  #: normalized starting bookmark, if any
     floor: str | None = None  #: the earliest update time read: ``start`` minus the lookback
     sort_in_memory: bool = False  #: one-page lists sorted locally by the replication key
+    #: offset pages are checked for rows that moved under the reader (:mod:`tap_pipedrive.pages`)
+    guard_offsets: bool = True
 
 
-class PipedriveStream(RESTStream[Any]):
-    """Base of every tap-pipedrive stream; subclasses are generated from the catalogue."""
+class ApiStream(CompatStream):
+    """A stream read from Pipedrive list pages: HTTP plumbing, the page loop, and the typed stop.
 
-    resource: ClassVar[Resource]
+    Subclasses say what to read (:meth:`read_plan`) and may shape records (:meth:`extract_records`,
+    ``post_process``). Search results and deleted-record reports derive from it directly.
+    """
+
     #: Records are passed through as Pipedrive sends them apart from the columns we type; conforming only
     #: the top level keeps per-record cost low (nested objects are free-form anyway).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
-    #: 1 state message per page is written explicitly (see get_http_request); this is only a fallback.
+    #: STATE is written after every page (:meth:`checkpoint`); this is only a fallback.
     STATE_MSG_FREQUENCY = 10_000
     #: whether this stream is a table snapshot that ACTIVATE_VERSION may retire rows of (when enabled)
-    activate_version_allowed: ClassVar[bool] = True
+    activate_version_allowed: ClassVar[bool] = False
 
     def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
         super().__init__(tap=tap, schema=schema, name=self.name)
         self.tap: TapPipedrive = tap
-        self.plan: CustomFieldPlan | None = tap.custom_field_plan(self.resource)
-        #: top-level date-time columns other than the replication key: normalized too (v1 writes spaces)
-        self._datetime_columns = tuple(
-            name for name, prop in schema.get("properties", {}).items()
-            if isinstance(prop, dict) and prop.get("format") == "date-time" and name != self.replication_key
-        )
-        self._read: ReadPlan | None = None
-        self._dedupe = BoundaryDedupe()
-        #: the record handed to the SDK last, remembered as emitted only once the SDK is done with it
-        self._in_flight: tuple[Any, str | None] | None = None
-        #: the partition being read (None between reads), so a stop elsewhere can save this read's boundary
-        self._reading: tuple[Mapping[str, Any] | None] | None = None
+        self.stats = ReadStats()
+        self._plan: ReadPlan | None = None
 
     @property
     def emit_activate_version_messages(self) -> bool:
@@ -146,9 +126,157 @@ class PipedriveStream(RESTStream[Any]):
 
     @property
     def timeout(self) -> float:  # type: ignore[override] # the SDK says int; requests takes any number
-        """The configured per-request timeout in seconds, fractions kept (``int()`` made 0.5 a zero
-        timeout, which urllib3 refuses with a traceback)."""
+        """The configured per-request timeout in seconds, fractions kept (0.5 s is a valid timeout)."""
         return self.tap.client_config.timeout
+
+    # -- what to read -------------------------------------------------------------------------------
+    def read_plan(self, context: Mapping[str, Any] | None) -> ReadPlan:
+        """What this partition reads (every subclass says)."""
+        raise NotImplementedError
+
+    def http_request(self, plan: ReadPlan, token: int | str | None) -> HTTPRequest:
+        """One page's request of ``plan`` (``token``: the page's ``start`` or ``cursor``)."""
+        params = dict(plan.params)
+        if plan.pagination is not Pagination.NONE:
+            params["limit"] = plan.page_limit
+            if token is not None:
+                name = token_param(Pagination.OFFSET if plan.mode == "recents" else plan.pagination)
+                if name:
+                    params[name] = token
+        return HTTPRequest(url=self.url_base + plan.path, method="GET", params=params, headers={},
+                           safe_query_chars=":,")
+
+    def page_request(self, context: Mapping[str, Any] | None, plan: ReadPlan,
+                     token: int | str | None) -> requests.PreparedRequest:
+        """The prepared request of one page."""
+        request = self.http_request(plan, token)
+        return self.build_prepared_request(method=request.method, url=request.url,
+                                           params=request.encode_params(), headers=request.headers)
+
+    @override
+    def get_http_request(self, *, page: PageContext[Any]) -> HTTPRequest:
+        """singer-sdk's own request loop (used only as the reference in the equality tests) gets the same
+        requests, with the STATE written before each page after the first."""
+        plan = self._plan or self.read_plan(page.stream_context)
+        if page.next_page_token is not None:
+            self.checkpoint(page.stream_context)
+        return self.http_request(plan, page.next_page_token)
+
+    @override
+    def get_new_paginator(self) -> BaseAPIPaginator[Any]:
+        """singer-sdk's paginator of the current plan (for the SDK's own request loop only)."""
+        plan = self._plan
+        if plan is None or plan.pagination is Pagination.NONE:
+            return SinglePagePaginator()
+        if plan.mode == "recents":
+            return RecentsPaginator()
+        return V1OffsetPaginator() if plan.pagination is Pagination.OFFSET else V2CursorPaginator()
+
+    @override
+    def request_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
+        """Every record of the current plan's pages (:func:`tap_pipedrive.pages.page_records`)."""
+        plan = self._plan or self.read_plan(context)
+        yield from page_records(self, context, plan, self.stats)
+
+    @override
+    def send_prepared(self, prepared: requests.PreparedRequest,
+                      context: Mapping[str, Any] | None) -> requests.Response:
+        """Send one page's request; the time the shared limiter held it is this stream's waiting time."""
+        limiter = self.tap.session.limiter
+        before = limiter.waited_seconds
+        try:
+            return super().send_prepared(prepared, context)
+        finally:
+            self.stats.waited += limiter.waited_seconds - before
+
+    def token_cost(self, plan: ReadPlan) -> int:
+        """Pipedrive's tokens for one request of ``plan`` (catalogue ``x-token-cost``)."""
+        return read_token_cost(plan.path)
+
+    # -- hooks of the page loop ----------------------------------------------------------------------
+    def checkpoint(self, context: Mapping[str, Any] | None) -> None:
+        """Write STATE: everything handed out so far is emitted (called before each further page)."""
+        self.write_state_now()
+
+    def settle(self) -> None:
+        """The consumer asked past the last record handed out (nothing to track here)."""
+
+    def abandon(self) -> None:
+        """The run is stopping while this stream may be in the middle of a read: keep what resumes it."""
+
+    def record_identity(self, record: Mapping[str, Any]) -> Hashable:
+        """What tells a row of an offset page apart from every other row and from its own older versions."""
+        return (record.get("id"), record.get("update_time"))
+
+    # -- records ------------------------------------------------------------------------------------
+    @override
+    def record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
+        """Count the record for the run summary, then build its messages."""
+        self.stats.records += 1
+        return self.build_record_messages(record)
+
+    def build_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
+        """singer-sdk's RECORD messages of one record."""
+        return super().record_messages(record)
+
+    def parse_response(self, response: requests.Response) -> Iterator[dict[str, Any]]:
+        """Records of one page (already-parsed body)."""
+        body = body_of(response)
+        yield from self.extract_records(body.get("data") if isinstance(body, dict) else None)
+
+    def extract_records(self, data: Any) -> list[dict[str, Any]]:
+        """The list of record dicts in a ``data`` member."""
+        if data is None:
+            return []
+        if isinstance(data, list):
+            return data
+        return [data]
+
+    @override
+    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """Plan the read, then stream its pages; an API error stops the run (:class:`RunStopped`)."""
+        try:
+            self._plan = self.read_plan(context)
+            yield from self.read_records(context)
+        except PipedriveError as exc:
+            if not self.skips(exc, context):
+                raise RunStopped.from_api(exc.with_resource(self.name)) from None
+        finally:
+            self._plan = None
+
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """The records of the planned read (subclasses add bookkeeping around it)."""
+        return self.request_records(context)
+
+    def skips(self, exc: PipedriveError, context: Mapping[str, Any] | None) -> bool:
+        """Whether an API error ends only this read (logged) rather than the run."""
+        return False
+
+    def summary(self) -> str:
+        """One line: what this stream read and what it cost."""
+        from tap_pipedrive.metering import summary_line  # noqa: PLC0415
+
+        return summary_line(self)
+
+
+class PipedriveStream(ApiStream):
+    """Base of every catalogue stream; subclasses are generated from the catalogue (:mod:`.streams`)."""
+
+    resource: ClassVar[Resource]
+    activate_version_allowed: ClassVar[bool] = True
+    #: order is checked by the bookmark keeper, which recovers from a page out of order instead of failing
+    check_sorted = False
+
+    def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema)
+        self.plan: CustomFieldPlan | None = tap.custom_field_plan(self.resource)
+        #: top-level date-time columns other than the replication key: normalized too (v1 writes spaces)
+        self._datetime_columns = tuple(
+            name for name, prop in schema.get("properties", {}).items()
+            if isinstance(prop, dict) and prop.get("format") == "date-time" and name != self.replication_key
+        )
+        self._keeper: BookmarkKeeper | None = None
+        self._reading: Mapping[str, Any] | None = None
 
     @property
     def page_size(self) -> int:
@@ -159,20 +287,37 @@ class PipedriveStream(RESTStream[Any]):
     @property
     def is_sorted(self) -> bool:
         """Incremental reads are ascending by update time (server-side, or locally for one-page lists),
-        so bookmarks are resumable after a crash."""
+        so bookmarks are resumable after a stop."""
         return self.replication_key is not None
 
     def starting_bookmark(self, context: Mapping[str, Any] | None) -> str | None:
-        """The normalized bookmark (or ``start_date`` on the first run), ``None`` for a full history."""
+        """The normalized bookmark (or ``start_date`` on the first run), ``None`` for a full history.
+
+        A bookmark that is no time at all stops the run with what to do about it; other spellings, time
+        zones and epoch numbers are read as the time they say.
+        """
         if not self.replication_key:
             return None
         value = self.get_starting_replication_key_value(context)
-        return normalize_timestamp(value) if value else None
+        if value is None or value == "":
+            return None
+        try:
+            return bookmark_from_state(value)
+        except BadBookmarkError:
+            msg = (f"{self.name}: the state's bookmark {value!r} is not a time. Set bookmarks.{self.name} "
+                   f"replication_key_value to an ISO 8601 time such as 2024-01-01T00:00:00Z, or remove it to "
+                   f"read the stream from start_date")
+            raise RunStopped(msg) from None
 
     def base_path(self, context: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
         """The list path for this partition, split into path and fixed query parameters."""
-        path = self.resource.read_path
-        params: dict[str, Any] = dict(self.resource.read_params)
+        res = self.resource
+        archived = bool(context and context.get("is_archived")) and res.archived_path
+        path = res.archived_path if archived and res.archived_path else res.read_path
+        wanted = res.read_params
+        if res.deleted_setting and res.live_params is not None and not self.config.get(res.deleted_setting, True):
+            wanted = res.live_params
+        params: dict[str, Any] = dict(wanted)
         if "?" in path:
             path, query = path.split("?", 1)
             for pair in query.split("&"):
@@ -183,14 +328,14 @@ class PipedriveStream(RESTStream[Any]):
                 token = "{" + name + "}"
                 path = path.replace(token, str(value))
                 params = {k: (str(value) if v == token else v) for k, v in params.items()}
+            params.update({k: v for k, v in context.items() if k in res.read_params or k == "folder"})
         return path, params
 
+    @override
     def read_plan(self, context: Mapping[str, Any] | None) -> ReadPlan:
         """Decide full read, ``updated_since`` or ``/recents`` for this partition, and log why."""
         res = self.resource
         path, params = self.base_path(context)
-        if context:
-            params.update({k: v for k, v in context.items() if k in res.read_params or k == "folder"})
         start = self.starting_bookmark(context)
         lookback = float(self.config.get("lookback_seconds") or 0)
         floor = updated_since_start(start, lookback) if start else None
@@ -208,9 +353,9 @@ class PipedriveStream(RESTStream[Any]):
                 recents = {"items": res.recents_item, "since_timestamp": to_v1(recents_since(since, lookback))}
                 return ReadPlan("recents", RECENTS_PATH, recents, Pagination.OFFSET, 500, start, floor)
             if start:
-                self.logger.warning(
-                    "%s: bookmark %s is older than /recents' one-month window; doing a full read of the stream",
-                    self.name, start,
+                self.logger.info(
+                    "%s: bookmark %s is older than /recents' window (the shortest month); reading the whole "
+                    "stream", self.name, start,
                 )
             if res.pagination is Pagination.NONE:
                 return ReadPlan("full", path, params, res.pagination, self.page_size, start, floor, sort_in_memory=True)
@@ -218,107 +363,39 @@ class PipedriveStream(RESTStream[Any]):
             return ReadPlan("full", path, params, res.pagination, self.page_size, start, floor)
         return ReadPlan("full", path, params, res.pagination, self.page_size, start)
 
-    def get_new_paginator(self) -> BaseAPIPaginator[Any]:
-        """The paginator of the current read plan."""
-        plan = self._read
-        pagination = plan.pagination if plan else self.resource.pagination
-        if plan and plan.mode == "recents":
-            return RecentsPaginator()
-        if pagination is Pagination.OFFSET:
-            return V1OffsetPaginator()
-        if pagination is Pagination.CURSOR:
-            return V2CursorPaginator()
-        return SinglePagePaginator()
-
-    def get_http_request(self, *, page: PageContext[Any]) -> HTTPRequest:
-        """Build one page's request from the read plan; write the bookmark before each further page."""
-        plan = self._read or self.read_plan(page.stream_context)
-        if page.next_page_token is not None:
-            self._settle()
-            self._save_boundary(page.stream_context)
-            self._write_state_message()  # the previous page is fully processed: bookmark after every page
-        params = dict(plan.params)
-        if plan.pagination is not Pagination.NONE:
-            params["limit"] = plan.page_limit
-            if page.next_page_token is not None:
-                token_name = "cursor" if plan.pagination is Pagination.CURSOR and plan.mode != "recents" else "start"
-                params[token_name] = page.next_page_token
-        return HTTPRequest(
-            url=self.url_base + plan.path, method="GET", params=params, headers={}, safe_query_chars=":,"
-        )
-
-    def request_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
-        """``RESTStream.request_records`` with the next page's request in flight while this page's records
-        are processed.
-
-        Pipedrive's next cursor/start is in ``additional_data``, so the next request can be sent as soon as
-        a page arrives: per page the tap then pays max(latency, CPU) instead of their sum. At most one page
-        is ahead (one background thread per read, started only when there is a second page). Requests are
-        still prepared here, in order, so the per-page STATE (written while the next page's request is
-        built, see :meth:`get_http_request`) covers only the pages whose records were all handed out and
-        processed; an error of a prefetched request is raised here once the current page is done, where
-        the SDK would have met it.
-        """
-        paginator = self.get_new_paginator() or SinglePagePaginator()
-        decorated_request = self.request_decorator(self._request)
-        pool: ThreadPoolExecutor | None = None
-        pages = 0
-
-        def send(*, ahead: bool) -> tuple[requests.PreparedRequest, Future[requests.Response]]:
-            nonlocal pool
-            prepared = self._prepare_request(context=context, page=paginator)
-            future: Future[requests.Response] = Future()
-            if not ahead:  # the first page: nothing to overlap with
-                try:
-                    future.set_result(decorated_request(prepared, context))
-                except Exception as exc:  # re-raised by future.result() below, as the SDK would
-                    future.set_exception(exc)
-                return prepared, future
-            if pool is None:
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.name}")
-            return prepared, pool.submit(decorated_request, prepared, context)
-
-        try:
-            with self.get_http_request_counter() as request_counter:
-                request_counter.with_context(context)
-                pending = None if paginator.finished else send(ahead=False)
-                while pending is not None:
-                    prepared, future = pending
-                    pending = None
-                    self._settle()  # the SDK asked past the previous page's last record: it is written
-                    resp = future.result()
-                    request_counter.increment()
-                    self.update_sync_costs(prepared, resp, context)
-                    records = list(self.parse_response(resp))
-                    if not records:
-                        if paginator.continue_if_empty(resp):
-                            paginator.advance(resp)
-                            pending = None if paginator.finished else send(ahead=False)
-                            continue
-                        self.log("Pagination stopped after %d pages because no records were found in the "
-                                 "last response", pages)
-                        break
-                    paginator.advance(resp)
-                    if not paginator.finished:
-                        pending = send(ahead=True)
-                    yield from records
-                    pages += 1
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _generate_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
-        """The SDK's RECORD messages through the fast path (:mod:`tap_pipedrive.fastpath`); the SDK's own
-        method whenever a stream map or flattening is configured."""
+    @override
+    def build_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
+        """RECORD messages through the fast path (:mod:`tap_pipedrive.fastpath`); singer-sdk's own whenever
+        a stream map or flattening is configured."""
         if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.ROOT_ONLY and uses_plain_maps(self):
             return fast_record_messages(self, record)
-        return super()._generate_record_messages(record)
+        return super().build_record_messages(record)
+
+    @override
+    def token_cost(self, plan: ReadPlan) -> int:
+        if plan.mode == "recents":
+            return read_token_cost(RECENTS_PATH)
+        if self.resource.archived_path and plan.path == self.resource.archived_path:
+            return read_token_cost(self.resource.archived_path)
+        return self.resource.read_token_cost
+
+    @override
+    def record_identity(self, record: Mapping[str, Any]) -> Hashable:
+        """Key and update time; rows without a key of their own (flow items) by their object and id."""
+        rk = self.replication_key or "update_time"
+        key = record.get(self.resource.key)
+        if key is None and isinstance(record.get("data"), Mapping):
+            inner = record["data"]
+            return (record.get("object"), inner.get("id"), inner.get("update_time") or record.get("timestamp"))
+        return (key, record.get(rk))
 
     # -- children -----------------------------------------------------------------------------------
+    @override
     def get_child_context(self, record: dict[str, Any], context: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """Children are read with ``{"parent_id": id}``."""
-        return child_context_of(record, self.resource.key)
+        return child_context_of(record, self.resource)
 
+    @override
     def generate_child_contexts(
         self, record: dict[str, Any], context: Mapping[str, Any] | None
     ) -> Iterator[dict[str, Any]]:
@@ -330,62 +407,59 @@ class PipedriveStream(RESTStream[Any]):
         if child is not None:
             yield child
 
-    # -- records ------------------------------------------------------------------------------------
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
-        """Plan the read, then stream its pages; the boundary ids go to state at the end."""
-        self._read = plan = self.read_plan(context)
-        self._dedupe = BoundaryDedupe()
-        self._in_flight = None
-        self._reading = (context,)
-        state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")
-        if self.replication_key and plan.start:
-            self._dedupe = BoundaryDedupe.from_state(state.get(BOUNDARY_STATE_KEY), plan.start)
-            if plan.floor and plan.floor < plan.start and bookmark:
-                # The lookback re-reads seconds before the bookmark; move the bookmark there first so the
-                # sorted-stream check accepts them (a crash then resumes from the earlier point: safe).
-                state["replication_key_value"] = plan.floor
+    # -- bookmark bookkeeping -----------------------------------------------------------------------
+    @override
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """The planned read with its bookmark kept resumable; the boundary ids go to state at the end."""
+        plan = self._plan or self.read_plan(context)
+        keeper = None
+        if self.replication_key:
+            keeper = BookmarkKeeper(self.get_context_state(context), start=plan.start, floor=plan.floor,
+                                    key=self.resource.key)
+        self._keeper, self._reading = keeper, context
         read_started = normalize_timestamp(self.tap.server_now())
+        complete = False
         try:
             yield from self.request_records(context)
-            self._settle()
-            if bookmark and str(state.get("replication_key_value") or "") < str(bookmark):
-                state["replication_key_value"] = bookmark  # a complete lookback read never moves it back
-            if self.replication_key and self.resource.replication is Replication.RECENTS:
-                state[CHECKED_STATE_KEY] = read_started
-        except PipedriveError as exc:
-            if isinstance(exc, NotFoundError | GoneError) and self.parent_stream_type is not None:
-                raise  # a vanished parent: ChildStream skips it
-            self._save_boundary(context)
-            for stream in self.tap.streams.values():  # a child stopping: its parents' reads are open too
-                if isinstance(stream, PipedriveStream) and stream is not self and stream._reading is not None:
-                    stream._save_boundary(stream._reading[0])
-            stop(self.logger, exc.with_resource(self.name), state=self.tap.state, writer=self.tap.state_writer)
+            complete = True
+            if keeper is not None:
+                recents = self.resource.replication is Replication.RECENTS
+                keeper.finish(checked_until=read_started if recents else None)
         finally:
-            self._reading = None
-            self._save_boundary(context)
+            if keeper is not None and not complete:
+                keeper.checkpoint(settle=False)  # stopped: the record in flight (its children unread) stays unsent
+            if keeper is not None and keeper.dedupe.suppressed:
+                self.logger.info("%s: skipped %d records already emitted (boundary second)",
+                                 self.name, keeper.dedupe.suppressed)
+            self._keeper, self._reading = None, None
             for child in self.child_streams:
                 if isinstance(child, ChildStream):
                     child.flush_metrics()
-            if self._dedupe.suppressed:
-                self.logger.info("%s: skipped %d records already emitted (boundary second)",
-                                 self.name, self._dedupe.suppressed)
 
-    def _settle(self) -> None:
-        """The SDK asked for the next record (or page), so the one before is written with its children."""
-        if self._in_flight is not None:
-            self._dedupe.remember(*self._in_flight)
-            self._in_flight = None
+    @override
+    def checkpoint(self, context: Mapping[str, Any] | None) -> None:
+        if self._keeper is not None:
+            self._keeper.checkpoint()
+        super().checkpoint(context)
 
-    def _save_boundary(self, context: Mapping[str, Any] | None) -> None:
-        if self.replication_key and self._dedupe.second:
-            self.get_context_state(context)[BOUNDARY_STATE_KEY] = self._dedupe.to_state()
+    @override
+    def settle(self) -> None:
+        if self._keeper is not None:
+            self._keeper.settle()
 
+    @override
+    def abandon(self) -> None:
+        """A stop elsewhere (a child's read) while this read is open: keep its boundary, but the record in
+        flight (whose children were being read) stays unsent."""
+        if self._keeper is not None:
+            self._keeper.checkpoint(settle=False)
+
+    @override
     def parse_response(self, response: requests.Response) -> Iterator[dict[str, Any]]:
-        """Records of one page (already-parsed body); ``/recents`` items are unwrapped."""
+        """Records of one page; ``/recents`` items are unwrapped."""
         body = body_of(response)
         data = body.get("data") if isinstance(body, dict) else None
-        plan = self._read
+        plan = self._plan
         if plan and plan.mode == "recents":
             yield from self._recents_records(data)
             return
@@ -395,43 +469,48 @@ class PipedriveStream(RESTStream[Any]):
             records = sorted(records, key=lambda r: normalize_timestamp(r.get(rk)) or "")
         yield from records
 
+    @override
     def extract_records(self, data: Any) -> list[dict[str, Any]]:
-        """The list of record dicts in a ``data`` member (override for odd shapes)."""
-        if data is None:
-            return []
-        if isinstance(data, dict) and isinstance(data.get(self.resource.name), list):
-            return list(data[self.resource.name])  # goals/find: {"data": {"goals": [...]}}
-        if isinstance(data, list):
-            return data
-        return [data]
+        """The list of record dicts in ``data`` (inside ``data[records_path]`` where the catalogue says)."""
+        path = self.resource.records_path
+        if path and isinstance(data, dict):
+            inner = data.get(path)
+            return list(inner) if isinstance(inner, list) else []
+        return super().extract_records(data)
 
     def _recents_records(self, data: Any) -> Iterator[dict[str, Any]]:
+        """The payloads of ``/recents`` items of this stream's type; anything that is not an item object is
+        logged once per page and skipped."""
         wanted = self.resource.recents_item
-        for item in data or ():
+        odd = 0
+        for item in data if isinstance(data, list) else ():
+            if not isinstance(item, Mapping):
+                odd += 1
+                continue
             if item.get("item") != wanted:
                 continue
             payload = item.get("data")
             if isinstance(payload, list):
-                yield from payload
+                yield from (p for p in payload if isinstance(p, dict))
             elif isinstance(payload, dict):
                 yield payload
+        if odd:
+            self.logger.warning("%s: skipped %d /recents entries that are not objects", self.name, odd)
 
+    @override
     def post_process(
         self, row: dict[str, Any], context: Mapping[str, Any] | None = None
     ) -> dict[str, Any] | None:
         """Normalize the bookmark timestamp, type custom fields, drop boundary duplicates."""
         rk = self.replication_key
+        keeper = self._keeper
         if rk:
             row[rk] = second = normalize_timestamp(row.get(rk))
-            plan = self._read
-            if plan is not None and plan.mode == "full" and plan.floor and (second is None or second < plan.floor):
-                return None  # a full read standing in for /recents: older records were delivered already
-            # singer-sdk reads a parent's children *before* writing the parent: this record counts as emitted
-            # only when the next one is asked for, so a child read that stops the run does not mark it sent.
-            self._settle()
-            if self._dedupe.is_repeat(row.get(self.resource.key), second):
+            plan = self._plan
+            # a full read standing in for /recents: older records were delivered already
+            drop_before = plan.floor if plan is not None and plan.mode == "full" else None
+            if keeper is not None and not keeper.admit(row.get(self.resource.key), second, drop_before=drop_before):
                 return None
-            self._in_flight = (row.get(self.resource.key), second)
         for column in self._datetime_columns:
             value = row.get(column)
             if value is not None:
@@ -454,33 +533,34 @@ class ChildStream(PipedriveStream):
 
     state_partitioning_keys: ClassVar[tuple[str, ...]] = ()
     activate_version_allowed = False  # a per-parent read is not a full table
-    #: no http_request_duration line per parent: the run-wide counters below carry the numbers
-    _LOG_REQUEST_METRICS = False
-    #: records keyed globally that several parents list (an organization relationship is listed under both
-    #: organizations): emitted once per run; the set holds only those keys
-    unique_across_parents: ClassVar[bool] = False
-    _schema_sent = False
+    schema_once = True  # the SDK writes SCHEMA for every parent record
+    writes_state = False  # children carry no bookmark; the parent writes state
+    log_request_metrics = False  # the run-wide counters below carry the numbers
 
     def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
         super().__init__(tap, schema)
         # The SDK syncs a child once per parent and would log "Beginning sync" plus three METRIC lines each
-        # time (four lines per deal per child stream). Counters are aggregated per stream instead and logged
-        # every minute and when the parent's read ends (flush_metrics); the sync timer is not logged.
+        # time. Counters are aggregated per stream instead and logged every minute and when the parent's
+        # read ends (flush_metrics); the sync timer is not logged.
         self._seen_keys: set[Any] = set()
         self._records_meter = RunCounter(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM: self.name})
         self._requests_meter = RunCounter(metrics.Metric.HTTP_REQUEST_COUNT,
                                           {metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path})
+        self.parents = 0
         if self.logger.getEffectiveLevel() == logging.INFO:
             self.logger.setLevel(logging.WARNING)
 
+    @override
     def get_record_counter(self, **_: Any) -> metrics.Counter:
         """One record counter for the whole run (not one per parent)."""
         return self._records_meter
 
+    @override
     def get_http_request_counter(self) -> metrics.Counter:
         """One request counter for the whole run (not one per parent)."""
         return self._requests_meter
 
+    @override
     def get_sync_timer(self) -> metrics.Timer:
         """Per-parent sync timings are not logged."""
         return SilentTimer(metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: self.name})
@@ -491,24 +571,21 @@ class ChildStream(PipedriveStream):
             if meter.value:
                 meter.flush()
 
-    def _write_schema_message(self) -> None:
-        # The SDK calls this for every parent record; one SCHEMA per run is enough.
-        if not self._schema_sent:
-            self._schema_sent = True
-            super()._write_schema_message()
+    @override
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        self.parents += 1
+        return super().read_records(context)
 
-    def _write_state_message(self) -> None:
-        # Children carry no bookmark; the parent writes state.
-        return
-
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
-        """Skip a parent that disappeared between its listing and this read."""
-        try:
-            yield from super().get_records(context)
-        except (NotFoundError, GoneError) as exc:
+    @override
+    def skips(self, exc: PipedriveError, context: Mapping[str, Any] | None) -> bool:
+        """A parent that disappeared between its listing and this read is skipped."""
+        if isinstance(exc, NotFoundError | GoneError):
             self.logger.warning("%s: parent %s is gone (%s); skipped", self.name,
                                 (context or {}).get("parent_id"), exc.status)
+            return True
+        return False
 
+    @override
     def extract_records(self, data: Any) -> list[dict[str, Any]]:
         """Plain id lists (permitted users) become ``{<key>: id}`` records."""
         records = super().extract_records(data)
@@ -516,6 +593,7 @@ class ChildStream(PipedriveStream):
             return [{self.resource.key: value} for value in records]
         return records
 
+    @override
     def post_process(
         self, row: dict[str, Any], context: Mapping[str, Any] | None = None
     ) -> dict[str, Any] | None:
@@ -525,7 +603,7 @@ class ChildStream(PipedriveStream):
             row["id"] = f"{row['object']}:{inner.get('id')}" if self.resource.key_type == "string" else inner.get("id")
         if context is not None and self.resource.parent_key:
             row[parent_column(self.resource)] = context.get("parent_id")
-        if self.unique_across_parents:
+        if self.resource.key_is_global:
             key = row.get(self.resource.key)
             if key in self._seen_keys:
                 return None  # already emitted under another parent in this run
@@ -540,11 +618,8 @@ def parent_column(resource: Resource) -> str:
     return f"followed_{key}" if key == resource.key else key
 
 
-def child_context_of(record: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    """The context children of a record are read with (none for deleted records)."""
-    if record.get("is_deleted") or record.get(key) is None:
+def child_context_of(record: Mapping[str, Any], resource: Resource) -> dict[str, Any] | None:
+    """The context children of a record are read with (none for records the list marks deleted)."""
+    if (resource.delete_marker and record.get(resource.delete_marker)) or record.get(resource.key) is None:
         return None
-    return {"parent_id": record[key]}
-
-
-logging.getLogger("tap-pipedrive").addHandler(logging.NullHandler())
+    return {"parent_id": record[resource.key]}

@@ -15,8 +15,9 @@ from typing import Any
 
 from singer_sdk import typing as th
 
-from pipedrive_core.catalogue import RESOURCES, Replication, Resource, active
+from pipedrive_core.catalogue import RESOURCES, Replication, Resource, active, read_token_cost
 from pipedrive_core.settings import CONNECTION_SETTINGS
+from tap_pipedrive.metering import request_cost
 from tap_pipedrive.search import SEARCH_STREAMS
 from tap_pipedrive.streams import primary_keys_for
 from tap_pipedrive.tap import TAP_SETTINGS
@@ -28,7 +29,8 @@ def _replication(res: Resource) -> str:
     if res.replication is Replication.UPDATED_SINCE:
         return "incremental: `updated_since` + `sort_by=update_time` (`update_time`)"
     if res.replication is Replication.RECENTS:
-        return f"incremental: `/v1/recents?items={res.recents_item}` (`{res.replication_key}`); full read past 1 month"
+        return (f"incremental: `/v1/recents?items={res.recents_item}` (`{res.replication_key}`); full read when "
+                "the bookmark is older than 28 days (the shortest month)")
     if res.replication is Replication.PARENT:
         return f"per parent `{res.parent}` record emitted in the run"
     if res.partitions:
@@ -38,19 +40,24 @@ def _replication(res: Resource) -> str:
 
 
 def streams_table() -> str:
-    """Markdown table: stream, endpoint, API version, replication, key."""
-    rows = ["| stream | endpoint | API | replication | key |", "|---|---|---|---|---|"]
+    """Markdown table: stream, endpoint, API version, replication, key, selected by default, request cost."""
+    rows = ["| stream | endpoint | API | replication | key | selected by default | cost per run |",
+            "|---|---|---|---|---|---|---|"]
     for res in active():
         endpoint = f"`GET {res.read_path.replace('{parent_id}', '{id}')}`"
-        if res.name == "deals":
-            endpoint += ", `GET /api/v2/deals/archived`"
+        if res.archived_path:
+            endpoint += f", `GET {res.archived_path}`"
         key = ", ".join(primary_keys_for(res))
-        rows.append(f"| `{res.name}` | {endpoint} | v{res.read_version} | {_replication(res)} | {key} |")
+        selected = "yes" if res.selected_by_default else "no (opt-in)"
+        rows.append(f"| `{res.name}` | {endpoint} | v{res.read_version} | {_replication(res)} | {key} | "
+                    f"{selected} | {request_cost(res)} |")
     for name, spec in SEARCH_STREAMS.items():
         rows.append(f"| `{name}` (with `search_terms.{spec.config_key}`) | `GET {spec.path}?term=` | v2 | "
-                    "full table, one partition per term | term, type, id |")
+                    f"full table, one partition per term | term, type, id | with its setting | 1 request per "
+                    f"100 results and term; {read_token_cost(spec.path)} tokens each |")
     rows.append("| `deleted_records` (with `reconcile_deletes`) | the named streams' lists, ids only | v1/v2 | "
-                "ids gone since the previous pass, one partition per stream | stream, id |")
+                "ids gone since the previous pass, one partition per stream | stream, id | with its setting | the "
+                "named streams' full lists, plus 1 request per candidate deletion (confirmed gone) |")
     return "\n".join(rows)
 
 

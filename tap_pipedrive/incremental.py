@@ -16,9 +16,10 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-#: ``/v1/recents`` returns at most one month of history (Pipedrive, since 2024-12-01). The margin keeps
-#: a bookmark a little younger than the limit on the safe side (clock skew, long runs).
-RECENTS_WINDOW = dt.timedelta(days=30) - dt.timedelta(hours=1)
+#: ``/v1/recents`` returns at most one *calendar* month of history (Pipedrive, since 2024-12-01): at the end
+#: of March that is 28 days back. The window trusted is the shortest month, less a margin for clock skew and
+#: long runs; an older bookmark gets a full read.
+RECENTS_WINDOW = dt.timedelta(days=28) - dt.timedelta(hours=1)
 
 _UTC = dt.timezone.utc
 
@@ -107,19 +108,6 @@ def recents_covers(start: str, server_now: dt.datetime) -> bool:
     return parse_timestamp(start) >= server_now - RECENTS_WINDOW
 
 
-def http_date(value: str | None) -> dt.datetime | None:
-    """Parse an HTTP ``Date`` header (RFC 7231), ``None`` if absent or malformed."""
-    if not value:
-        return None
-    try:
-        from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rarely needed
-
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_UTC)
-
-
 class BoundaryDedupe:
     """Suppress a record already emitted with the same ``(id, update time)``.
 
@@ -172,3 +160,119 @@ class BoundaryDedupe:
         if isinstance(state, dict) and bookmark and state.get("second") == bookmark:
             return cls(bookmark, state.get("ids") or ())
         return cls()
+
+
+#: state key holding the ids emitted at the bookmark second (see :class:`BoundaryDedupe`)
+BOUNDARY_STATE_KEY = "boundary"
+#: state key: server time when the last complete read of a /recents stream began (no change before it unseen)
+CHECKED_STATE_KEY = "checked_until"
+_BOOKMARK = "replication_key_value"
+
+
+def bookmark_from_state(value: Any) -> str:
+    """A bookmark of the input state as a normalized timestamp.
+
+    Another time zone or spelling is rewritten, an epoch number (seconds or milliseconds) is read as such;
+    anything else raises :class:`~tap_pipedrive.errors.BadBookmarkError` (a guess could skip or repeat
+    the whole history).
+    """
+    from tap_pipedrive.errors import BadBookmarkError  # noqa: PLC0415 - keeps this module free of imports
+
+    if isinstance(value, bool):
+        raise BadBookmarkError(repr(value))
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        seconds = float(value)
+        if seconds > 1e11:  # milliseconds
+            seconds /= 1000
+        try:
+            return _format(dt.datetime.fromtimestamp(seconds, tz=_UTC))
+        except (OverflowError, OSError, ValueError):
+            raise BadBookmarkError(repr(value)) from None
+    normalized = normalize_timestamp(value) if isinstance(value, str) else None
+    if normalized is None:
+        raise BadBookmarkError(repr(value))
+    return normalized
+
+
+class BookmarkKeeper:
+    """The bookmark of one partition during one read, kept in the partition's state dict.
+
+    singer-sdk advances ``replication_key_value`` itself as records are emitted; this class adds what makes
+    the bookmark safe to resume from after a stop at any point:
+
+    * **boundary second**: ids emitted at the newest second are kept next to the bookmark, so the next read,
+      which restarts *at* that second, skips them (:class:`BoundaryDedupe`);
+    * **in flight**: singer-sdk reads a parent's children before writing the parent, so a record counts as
+      emitted only once the next one is asked for (:meth:`settle`);
+    * **lookback**: the bookmark is moved back to the floor before a read that re-reads seconds before it, so
+      the sorted-stream check accepts them, and put back if the read ends lower;
+    * **order**: a server page out of update-time order freezes the persisted bookmark at the read's start
+      until the read ends (a stop then re-reads, never skips);
+    * ``checked_until`` (``/recents`` streams): when the last complete read began.
+    """
+
+    def __init__(self, state: dict[str, Any], *, start: str | None, floor: str | None, key: str | None) -> None:
+        self.state = state
+        self.start = start
+        self.floor = floor
+        self.key = key  #: record field holding the id
+        self.dedupe = BoundaryDedupe()
+        self._in_flight: tuple[Any, str | None] | None = None
+        self._original = state.get(_BOOKMARK)
+        self._newest: str | None = None
+        self.out_of_order = 0
+        if start:
+            self.dedupe = BoundaryDedupe.from_state(state.get(BOUNDARY_STATE_KEY), start)
+            if self._original is not None:
+                state[_BOOKMARK] = start  # the normalized form, so the SDK compares like with like
+            if floor and floor < start and self._original is not None:
+                state[_BOOKMARK] = floor
+
+    def admit(self, record_id: Any, second: str | None, *, drop_before: str | None = None) -> bool:
+        """Whether a record read now is emitted (``False``: already emitted at the boundary second, or older
+        than ``drop_before``); remembers it as in flight."""
+        if drop_before and (second is None or second < drop_before):
+            return False
+        self.settle()
+        if self.dedupe.is_repeat(record_id, second):
+            return False
+        if second is not None:
+            if self._newest is not None and second < self._newest:
+                self.out_of_order += 1
+            elif self._newest is None or second > self._newest:
+                self._newest = second
+        self._in_flight = (record_id, second)
+        return True
+
+    def settle(self) -> None:
+        """The record handed out last is written (with its children): remember it as emitted."""
+        if self._in_flight is not None:
+            self.dedupe.remember(*self._in_flight)
+            self._in_flight = None
+
+    def checkpoint(self, *, settle: bool = True) -> None:
+        """Bring the state to what a resume needs now (called before every STATE message). ``settle=False``:
+        the record in flight is not written yet (a stop while its children were read)."""
+        if settle:
+            self.settle()
+        if self.out_of_order:
+            self.state[_BOOKMARK] = self.floor or self.start or self._original
+            self.state.pop(BOUNDARY_STATE_KEY, None)
+            return
+        if self.dedupe.second:
+            self.state[BOUNDARY_STATE_KEY] = self.dedupe.to_state()
+
+    def finish(self, *, checked_until: str | None = None) -> None:
+        """The read is complete: the bookmark never ends lower than it started, and never below the newest
+        record when the server's order could not be trusted."""
+        self.settle()
+        current = self.state.get(_BOOKMARK)
+        if self.out_of_order and self._newest:
+            self.state[_BOOKMARK] = current = max(str(current or ""), self._newest)
+            self.out_of_order = 0
+        if self.start and self._original is not None and str(current or "") < self.start:
+            self.state[_BOOKMARK] = self.start
+        if self.dedupe.second:
+            self.state[BOUNDARY_STATE_KEY] = self.dedupe.to_state()
+        if checked_until:
+            self.state[CHECKED_STATE_KEY] = checked_until

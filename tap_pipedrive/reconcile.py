@@ -7,6 +7,11 @@ only are kept, so memory is one integer per record), compares them with the ids 
 in state as compact ``[first, last]`` ranges) and emits ``{stream, id, _sdc_deleted_at}`` for every id that is
 gone. Join it to the stream's table, or apply it in the warehouse (``UPDATE … SET _sdc_deleted_at``). Full-table
 streams do not need it: ``emit_activate_version_messages`` covers them.
+
+An id missing from this pass is not yet proof of a deletion: a v1 list paged by offset can shift under the
+reader (a row deleted or moved before the offset) and skip a row that still exists. Every candidate is
+therefore confirmed with a request for the record itself; only a 404 or 410 (or a record the answer marks
+deleted) is reported. That costs one request per deleted record, and nothing when nothing was deleted.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 from pipedrive_core.catalogue import CATALOGUE, Pagination, Replication, Resource
 from pipedrive_core.http import PipedriveClient
-from pipedrive_core.http.errors import PipedriveError
-from tap_pipedrive.client import PipedriveStream, stop
+from pipedrive_core.http.errors import GoneError, NotFoundError
+from tap_pipedrive.client import ApiStream, ReadPlan
 from tap_pipedrive.incremental import normalize_timestamp
 
 if TYPE_CHECKING:
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
 #: streams whose deletions can be reconciled: incremental, top level, no delete marker of their own
 RECONCILABLE = tuple(
     r.name for r in CATALOGUE.values()
-    if r.retired is None and r.parent is None and r.name != "deals"
+    if r.retired is None and r.parent is None and r.delete_marker is None
     and r.replication in {Replication.UPDATED_SINCE, Replication.RECENTS}
 )
 
@@ -65,21 +72,19 @@ def expand(compact: Iterable[Any]) -> set[Any]:
     return ids
 
 
-class DeletedRecordsStream(PipedriveStream):
+class DeletedRecordsStream(ApiStream):
     """``deleted_records``: ids that vanished from the streams named in ``reconcile_deletes``."""
 
     name = "deleted_records"
     path = "/"
     primary_keys = ("stream", "id")
     replication_key = None
-    resource = Resource(name="deleted_records", title="deleted_records", v1_path=None, v2_path=None)
-
-    activate_version_allowed = False  # it reports events, not a table snapshot
 
     def __init__(self, tap: TapPipedrive) -> None:
         super().__init__(tap, SCHEMA)
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]]:
         """One partition (and state entry) per reconciled stream."""
         return [{"stream": name} for name in reconciled_streams(self.config)]
@@ -93,34 +98,47 @@ class DeletedRecordsStream(PipedriveStream):
         for page in client.iter_pages(resource.read_path, pagination=resource.pagination, params=params,
                                       page_limit=limit if resource.pagination is not Pagination.NONE else 500,
                                       resource=resource.name):
+            self.stats.requests += 1
             ids.update(r.get(resource.key) for r in page if isinstance(r, Mapping))
         ids.discard(None)
         return ids
 
-    def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
-        """Compare this pass's ids with the previous pass's; emit the vanished ones."""
+    def is_gone(self, resource: Resource, record_id: Any) -> bool:
+        """Whether the record itself answers 404/410 (or says it is deleted): a missing id confirmed."""
+        client = PipedriveClient(self.tap.client_config, session=self.tap.session)
+        self.stats.requests += 1
+        try:
+            body = client.request("GET", resource.item_path.replace("{id}", str(record_id)), resource=resource.name)
+        except (NotFoundError, GoneError):
+            return True
+        data = body.get("data") if isinstance(body, Mapping) else None
+        return not isinstance(data, Mapping) or bool(data.get("is_deleted") or data.get("deleted"))
+
+    @override
+    def read_plan(self, context: Mapping[str, Any] | None) -> ReadPlan:
+        """The ids pass reads the named stream's list (see :meth:`current_ids`)."""
+        resource = CATALOGUE[str((context or {}).get("stream"))]
+        return ReadPlan("full", resource.read_path, dict(resource.read_params), resource.pagination)
+
+    @override
+    def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """Compare this pass's ids with the previous pass's; emit the vanished ones that are confirmed gone."""
         name = str((context or {}).get("stream"))
         resource = CATALOGUE[name]
         state = self.get_context_state(context)
         started = normalize_timestamp(self.tap.server_now())
-        try:
-            now_ids = self.current_ids(resource)
-        except PipedriveError as exc:
-            stop(self.logger, exc.with_resource(self.name), state=self.tap.state, writer=self.tap.state_writer)
+        now_ids = self.current_ids(resource)
         previous = state.get("ids")
         if previous is not None:
-            gone = expand(previous) - now_ids
+            before = expand(previous)
+            missing = before - now_ids
+            gone = {i for i in missing if self.is_gone(resource, i)}
+            now_ids |= missing - gone  # still there: the list moved under the ids pass
             self.logger.info("%s: %d of %d records disappeared since the last reconciliation", name, len(gone),
-                             len(expand(previous)))
+                             len(before))
             for record_id in sorted(gone, key=str):
                 yield {"id": str(record_id), "_sdc_deleted_at": started}
         state["ids"] = compress(now_ids)
-
-    def post_process(
-        self, row: dict[str, Any], context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        """Nothing to normalize."""
-        return row
 
 
 def reconciled_streams(config: Mapping[str, Any]) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from typing_extensions import override
+
 from pipedrive_core.catalogue import Replication, Resource, active
 from tap_pipedrive.client import ChildStream, PipedriveStream, parent_column
 
@@ -17,32 +19,25 @@ class TopLevelStream(PipedriveStream):
     """A list read at the top level (full, ``updated_since`` or ``/recents``)."""
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]] | None:
-        """Deals: live and archived lists; mail threads: one partition per folder."""
+        """The catalogue's partitions (mail threads by folder); with an ``archived_path`` (deals), the live
+        list and, unless its setting is off, the archived one."""
         res = self.resource
         if res.partitions:
             return [dict(p) for p in res.partitions]
-        if res.name == "deals":
+        if res.archived_path:
             parts = [{"is_archived": False}]
-            if self.config.get("include_archived_deals", True):
+            if res.archived_setting is None or self.config.get(res.archived_setting, True):
                 parts.append({"is_archived": True})
             return parts
         return None
-
-    def read_plan(self, context: Mapping[str, Any] | None) -> Any:
-        """Deals: archived deals have their own list path; deleted deals only when asked for."""
-        plan = super().read_plan(context)
-        if self.resource.name == "deals":
-            if context and context.get("is_archived"):
-                plan.path = f"{self.resource.read_path}/archived"
-            if not self.config.get("include_deleted_deals", True):
-                plan.params["status"] = "open,won,lost"
-        return plan
 
 
 class FieldsStream(PipedriveStream):
     """A ``*_fields`` stream: the definitions read at discovery, plus the column each field lands in."""
 
+    @override
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         """Reuse the definitions discovery fetched (one call per run), with the key ↔ column mapping."""
         mapping = self.tap.column_map(self.resource.name)
@@ -61,8 +56,9 @@ def _class_name(name: str) -> str:
 
 
 def primary_keys_for(res: Resource) -> tuple[str, ...]:
-    """Children are keyed by (parent id, own key): a follower or flow item repeats across parents."""
-    if res.parent is None or res.name == "organization_relationships":
+    """Children are keyed by (parent id, own key): a follower or flow item repeats across parents, unless
+    the catalogue says the child's key is global."""
+    if res.parent is None or res.key_is_global:
         return (res.key,)
     return (parent_column(res), res.key)
 
@@ -85,6 +81,7 @@ def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[st
             "name": res.name,
             "path": res.read_path,
             "primary_keys": primary_keys_for(res),
+            "selected_by_default": res.selected_by_default,
             "replication_key": res.replication_key
             if res.replication in {Replication.UPDATED_SINCE, Replication.RECENTS}
             else None,
@@ -94,7 +91,6 @@ def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[st
             if res.parent not in classes:
                 continue  # parent inactive: the child cannot be read
             attrs["parent_stream_type"] = classes[res.parent]
-            attrs["unique_across_parents"] = primary_keys_for(res) == (res.key,)
         classes[res.name] = type(_class_name(res.name), (base,), attrs)
     return classes
 

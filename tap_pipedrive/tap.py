@@ -12,26 +12,40 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.utils import resolve_proxies
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._state import write_stream_state
 from singer_sdk.singerlib import Schema
+from typing_extensions import override
 
 from pipedrive_core.catalogue import CATALOGUE, Resource, active
-from pipedrive_core.fields import FieldDef, parse_fields
+from pipedrive_core.field_definitions import FieldDefinitions
+from pipedrive_core.fields import FieldDef
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient, PipedriveSession
 from pipedrive_core.http.errors import PipedriveError
-from pipedrive_core.settings import CONNECTION_SETTINGS
-from tap_pipedrive.client import stop
+from pipedrive_core.settings import CONNECTION_SETTINGS, unknown_settings
+from tap_pipedrive.client import ApiStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
+from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter
-from tap_pipedrive.incremental import http_date
+from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
+from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
 from tap_pipedrive.streams import STREAM_CLASSES
 
 logger = logging.getLogger("tap-pipedrive")
+
+
+class _ChildStreamNotice(logging.Filter):
+    """singer-sdk logs "Added 'x' as child stream to 'y'" every time the tap is built (discovery, then the
+    sync); the sync logs the selected children once instead (:meth:`TapPipedrive.run_sync`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Added '%s' as child stream")
+
+
+logger.addFilter(_ChildStreamNotice())
 
 TAP_SETTINGS = th.PropertiesList(
     th.Property(
@@ -44,8 +58,8 @@ TAP_SETTINGS = th.PropertiesList(
         "lookback_seconds",
         th.IntegerType,
         default=0,
-        description="Re-read this many seconds before each bookmark (for changes Pipedrive records late). "
-        "Records of the bookmark second itself are always re-read and duplicates skipped.",
+        description="Re-read this many seconds before each bookmark (for changes Pipedrive records late; 0 or "
+        "more). Records of the bookmark second itself are always re-read and duplicates skipped.",
     ),
     th.Property(
         "page_size",
@@ -146,8 +160,14 @@ def _check_start_date(value: Any) -> None:
         ) from None
 
 
+def _check_lookback(value: Any) -> None:
+    """A negative lookback would start reads *after* the bookmark and lose the changes in between."""
+    if value is not None and not isinstance(value, bool) and isinstance(value, int | float) and value < 0:
+        raise ConfigError(f"lookback_seconds must be 0 or more (seconds re-read before each bookmark), got {value}")
+
+
 def _check_search_terms(value: Any) -> None:
-    """``search_terms`` keys name search streams; an unknown one used to be ignored without a word."""
+    """``search_terms`` keys name search streams; an unknown key would be ignored without a word."""
     known = sorted(spec.config_key for spec in SEARCH_STREAMS.values())
     unknown = sorted(str(k) for k in (value or {}) if k not in known)
     if unknown:
@@ -160,7 +180,7 @@ def _load_base_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-class TapPipedrive(Tap):
+class TapPipedrive(CompatTap):
     """Singer tap for Pipedrive: every catalogue resource as a stream, full and incremental."""
 
     name = "tap-pipedrive"
@@ -174,26 +194,26 @@ class TapPipedrive(Tap):
         state = kwargs.get("state")
         #: state as given, read before discovery: the name-mode column mapping lives there
         self._initial_state: dict[str, Any] = state if isinstance(state, dict) else {}
-        self._server_date: dt.datetime | None = None
-        self._field_cache: dict[str, list[dict[str, Any]]] = {}
         self._column_maps: dict[str, dict[str, str]] = {}
         self._plans: dict[str, CustomFieldPlan | None] = {}
         super().__init__(*args, **kwargs)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's JSON-schema check, then the connection and reconciliation rules, so that every bad
-        setting is one configuration error at start-up, in ``--discover`` too."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if errors or not raise_errors:
-            return errors
+    @override
+    def validate_settings(self) -> None:
+        """After the SDK's JSON-schema check: the connection, date, lookback and reconciliation rules, so that
+        every bad setting is one configuration error at start-up, in ``--discover`` too; unknown settings
+        (a typo) are warned about."""
+        config = self.config
+        for warning in unknown_settings(config, self.config_jsonschema["properties"]):
+            self.logger.warning("%s", warning)
         try:
-            ClientConfig.from_config(self._config)
-            _check_start_date(self._config.get("start_date"))
-            _check_search_terms(self._config.get("search_terms"))
+            ClientConfig.from_config(config)
+            _check_start_date(config.get("start_date"))
+            _check_lookback(config.get("lookback_seconds"))
+            _check_search_terms(config.get("search_terms"))
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
-        reconciled_streams(self._config)
-        return errors
+        reconciled_streams(config)
 
     # -- HTTP -----------------------------------------------------------------------------------------
     @cached_property
@@ -207,38 +227,29 @@ class TapPipedrive(Tap):
     @cached_property
     def session(self) -> PipedriveSession:
         """The one session of the run: every stream shares its rate limiter and token."""
-        session = _ProxyCachingSession(self.client_config)
-        session.hooks["response"].append(self._observe_date)
-        return session
-
-    def _observe_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        parsed = http_date(response.headers.get("Date"))
-        if parsed is not None:
-            self._server_date = parsed
-        return response
+        return _ProxyCachingSession(self.client_config)
 
     def server_now(self) -> dt.datetime:
-        """Pipedrive's current time (HTTP ``Date`` of the latest answer), for the /recents window."""
-        return self._server_date or dt.datetime.now(dt.timezone.utc)
+        """Pipedrive's current time (the session's clock, fed by every answer's ``Date``)."""
+        return self.session.server_clock.now()
 
     # -- custom fields --------------------------------------------------------------------------------
+    @cached_property
+    def field_definitions(self) -> FieldDefinitions:
+        """The account's custom-field definitions, fetched once per run and resource."""
+        return FieldDefinitions(PipedriveClient(self.client_config, session=self.session))
+
     def field_records(self, fields_resource: str) -> list[dict[str, Any]]:
         """Raw field definitions of a ``*_fields`` resource, fetched once per run."""
-        if fields_resource not in self._field_cache:
-            res = CATALOGUE[fields_resource]
-            client = PipedriveClient(self.client_config, session=self.session)
-            records: list[dict[str, Any]] = []
-            try:
-                for page in client.iter_pages(res.read_path, pagination=res.pagination, resource=res.name):
-                    records.extend(r for r in page if isinstance(r, dict))
-            except PipedriveError as exc:
-                stop(self.logger, exc, state=None)
-            self._field_cache[fields_resource] = records
-        return self._field_cache[fields_resource]
+        try:
+            return self.field_definitions.records(fields_resource)
+        except PipedriveError as exc:
+            raise RunStopped.from_api(exc) from None
 
     def field_defs(self, fields_resource: str) -> dict[str, FieldDef]:
         """Parsed definitions, keyed by field key."""
-        return parse_fields(self.field_records(fields_resource))
+        self.field_records(fields_resource)
+        return self.field_definitions.definitions(fields_resource)
 
     def field_subfields(self, fields_resource: str, key: str) -> tuple[str, ...]:
         """Companion subfield suffixes of one field (empty for built-in or unknown keys)."""
@@ -306,6 +317,53 @@ class TapPipedrive(Tap):
             schema["properties"]["columns"] = {"type": ["array", "null"], "items": {"type": "string"}}
         return schema
 
+    # -- the run --------------------------------------------------------------------------------------
+    def run_sync(self) -> None:
+        """Sync every selected stream; the one place a stopped run ends.
+
+        A stream that cannot go on raises :class:`RunStopped`; here the reads still open keep their
+        boundaries, the state (every stream read so far) is written, the reason is logged on one line and
+        the process exits with the documented code. Every run ends with one summary line per stream.
+        """
+        self._log_children()
+        try:
+            self.sync_all()
+        except RunStopped as stop:
+            for stream in self.streams.values():
+                if isinstance(stream, ApiStream):
+                    stream.abandon()
+            self.state_writer.write_state(self.state)
+            self.logger.error("Stopping: %s", stop.message)
+            raise SystemExit(stop.code) from None
+        finally:
+            flush = getattr(self.message_writer, "flush", None)
+            if callable(flush):
+                flush()  # a writer that batches RECORDs: nothing left queued when the run returns
+            self._log_summary()
+
+    def _log_children(self) -> None:
+        names = {type(s): s.name for s in self.streams.values()}
+        for stream in self.streams.values():
+            parent = stream.parent_stream_type
+            if parent is not None and stream.selected:
+                self.logger.info("Child stream %s is read for every %s record", stream.name, names.get(parent))
+
+    def _log_summary(self) -> None:
+        for stream in self.streams.values():
+            if isinstance(stream, ApiStream) and (stream.stats.requests or stream.stats.records):
+                self.logger.info("Summary %s", stream.summary())
+
+    @override
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """The CLI's sync, through :meth:`run_sync`; a stop while the tap is built (field definitions) is one
+        line and its exit code too."""
+        try:
+            cls.run_cli_sync(*args, **kwargs)
+        except RunStopped as stop:
+            cls.logger.error("Stopping: %s", stop.message)
+            raise SystemExit(stop.code) from None
+
     # -- streams and state ----------------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
         """One stream per active catalogue resource, plus search streams when search_terms is set."""
@@ -350,6 +408,9 @@ class TapPipedrive(Tap):
         if self.column_mode == "name":
             for fields_resource, mapping in self._column_maps.items():
                 self._remember_columns(fields_resource, mapping)
+
+
+TapPipedrive.__doc__ = f"{TapPipedrive.__doc__}\n\n{cost_overview()}"
 
 
 if __name__ == "__main__":

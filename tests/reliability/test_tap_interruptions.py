@@ -200,8 +200,12 @@ def _keys_by_stream(messages: list[dict[str, Any]]) -> dict[str, set[tuple[Any, 
 
 
 def _killed_run(config: Path, state: dict[str, Any] | None, tmp_path: Path, kill_after: int) -> list[dict[str, Any]]:
-    """Run the tap as a process, read its output until ``kill_after`` records arrived, then SIGKILL it."""
-    args = [sys.executable, "-m", "tap_pipedrive", "--config", str(config)]
+    """Run the tap as a process, read its output until ``kill_after`` records arrived, then SIGKILL it.
+
+    Every stream is selected, the per-parent children (opt-in by default) too."""
+    catalog = catalog_for(TapPipedrive(config=json.loads(config.read_text()), parse_env_config=False), None)
+    args = [sys.executable, "-m", "tap_pipedrive", "--config", str(config),
+            "--catalog", str(write_json(tmp_path / "catalog.json", catalog))]
     if state:
         args += ["--state", str(write_json(tmp_path / "state-in.json", state))]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,

@@ -49,8 +49,8 @@ def test_null_update_times_are_read_in_full_and_do_not_break_bookmarks(emu):
 @pytest.mark.parametrize("bad", ["0000-00-00 00:00:00", "2024-02-30 25:61:00", "not a date"])
 def test_invalid_update_times_become_null_and_the_record_is_kept(emu, bad):
     """An impossible timestamp in the replication key (a date-time column): the record is emitted with a null
-    update time instead of crashing the sorted read or poisoning the bookmark; plain string columns such as
-    add_time are passed through as Pipedrive sent them."""
+    update time instead of crashing the sorted read or poisoning the bookmark; other date-time columns such as
+    add_time become null too (a loader would refuse the impossible value)."""
     spoiled_ids = {k for k in emu.store.tables["notes"].rows if k % 7 == 0}
 
     def spoil(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def test_invalid_update_times_become_null_and_the_record_is_kept(emu, bad):
                                                   if r.deleted_at is None)
     spoiled = [r for r in result.records["notes"] if r["id"] in spoiled_ids]
     assert spoiled
-    assert all(r["update_time"] is None and r["add_time"] == bad for r in spoiled)
+    assert all(r["update_time"] is None and r["add_time"] is None for r in spoiled)
     bookmark = result.state["bookmarks"]["notes"]["replication_key_value"]
     assert bookmark == max(r["update_time"] for r in result.records["notes"] if r["update_time"])
 
@@ -110,7 +110,9 @@ def test_empty_page_that_says_more_items_follow_does_not_end_the_read(emu, strea
     assert emptied["done"]
     got = {r["id"] for r in result.records[stream]}
     stored = {k for k, r in emu.store.tables[stream].rows.items() if r.deleted_at is None}
-    assert len(stored - got) == 20, "exactly the emptied page is missing, nothing after it"
+    # a v2 cursor list: exactly the emptied page is missing, nothing after it; a v1 offset list checks that each
+    # page overlaps the rows already read, so the empty page is asked again and nothing is missing
+    assert len(stored - got) == {"notes": 0, "persons": 20}[stream]
 
 
 @pytest.mark.parametrize("stream", ["notes", "persons", "deals"])

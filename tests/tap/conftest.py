@@ -99,7 +99,7 @@ def run_tap(
         with contextlib.redirect_stdout(out):
             tap = TapPipedrive(config=config, state=state or {}, catalog=catalog, parse_env_config=False)
             try:
-                tap.sync_all()
+                tap.run_sync()
             except SystemExit as exc:
                 code = int(exc.code or 0)
     finally:

@@ -14,12 +14,12 @@ import pytest
 import requests
 
 from pipedrive_core.catalogue import CATALOGUE, active
+from pipedrive_core.clock import http_date
 from pipedrive_core.fields import FieldDef, FieldOption, nest_v2
 from pipedrive_core.http.session import BODY_ATTR
 from tap_pipedrive.custom_fields import CustomFieldPlan, to_id_list, to_int, to_number
 from tap_pipedrive.incremental import (
     BoundaryDedupe,
-    http_date,
     normalize_timestamp,
     recents_covers,
     recents_since,
@@ -153,7 +153,7 @@ def test_read_plans_per_replication_kind(emulator):
     assert persons.path == "/api/v2/persons"
     assert persons.params == {"sort_by": "update_time", "sort_direction": "asc",
                               "updated_since": "2026-11-18T23:59:50Z"}
-    tap._server_date = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+    tap.session.server_clock.observe_date("Fri, 20 Nov 2026 00:00:00 GMT")
     notes = tap.streams["notes"].read_plan(None)
     assert notes.mode == "recents"
     assert notes.params == {"items": "note", "since_timestamp": "2026-11-18 23:59:49"}
@@ -201,8 +201,8 @@ def test_schema_type_per_field_type():
     plan = CustomFieldPlan.build(_fields(), mode="key", reserved=())
     props = plan.schema_properties()
     expected = {"int": ("integer", None), "double": ("number", None), "monetary": ("number", None),
-                "date": ("string", "date"), "time": ("string", None), "daterange": ("string", "date"),
-                "timerange": ("string", None), "enum": ("integer", None), "set": ("array", None),
+                "date": ("string", "date"), "time": ("string", "time"), "daterange": ("string", "date"),
+                "timerange": ("string", "time"), "enum": ("integer", None), "set": ("array", None),
                 "user": ("integer", None), "org": ("integer", None), "people": ("integer", None),
                 "address": ("string", None), "varchar": ("string", None), "text": ("string", None),
                 "phone": ("string", None)}
@@ -369,3 +369,86 @@ def test_id_ranges_round_trip():
     compact = compress(ids)
     assert compact == [[1, 3], [5, 5], [9, 10], "uuid-a"]
     assert expand(compact) == ids
+
+
+# -- the bookmark keeper, without singer-sdk ------------------------------------------------------------------
+
+def test_bookmark_keeper_holds_the_boundary_and_the_record_in_flight():
+    from tap_pipedrive.incremental import BOUNDARY_STATE_KEY, BookmarkKeeper
+
+    state = {"replication_key_value": "2026-11-20 10:00:00", BOUNDARY_STATE_KEY: {"second": "2026-11-20T10:00:00Z",
+                                                                                 "ids": [1]}}
+    keeper = BookmarkKeeper(state, start="2026-11-20T10:00:00Z", floor="2026-11-20T10:00:00Z", key="id")
+    assert state["replication_key_value"] == "2026-11-20T10:00:00Z"  # normalized before the SDK compares
+    assert not keeper.admit(1, "2026-11-20T10:00:00Z")  # emitted by the previous run at the bookmark second
+    assert keeper.admit(2, "2026-11-20T10:00:00Z")
+    keeper.checkpoint(settle=False)  # a stop while record 2's children are read: 2 is not emitted yet
+    assert state[BOUNDARY_STATE_KEY]["ids"] == [1]
+    keeper.checkpoint()
+    assert state[BOUNDARY_STATE_KEY]["ids"] == [1, 2]
+
+
+def test_bookmark_keeper_lookback_moves_the_bookmark_back_and_restores_it():
+    from tap_pipedrive.incremental import BookmarkKeeper
+
+    state = {"replication_key_value": "2026-11-20T10:00:00Z"}
+    keeper = BookmarkKeeper(state, start="2026-11-20T10:00:00Z", floor="2026-11-20T09:59:00Z", key="id")
+    assert state["replication_key_value"] == "2026-11-20T09:59:00Z"
+    assert keeper.admit(7, "2026-11-20T09:59:30Z")
+    state["replication_key_value"] = "2026-11-20T09:59:30Z"  # what singer-sdk writes for that record
+    keeper.finish(checked_until="2026-11-21T00:00:00Z")
+    assert state["replication_key_value"] == "2026-11-20T10:00:00Z"
+    assert state["checked_until"] == "2026-11-21T00:00:00Z"
+
+
+def test_bookmark_keeper_freezes_the_bookmark_when_the_server_answers_out_of_order():
+    from tap_pipedrive.incremental import BookmarkKeeper
+
+    state = {"replication_key_value": "2026-11-20T10:00:00Z"}
+    keeper = BookmarkKeeper(state, start="2026-11-20T10:00:00Z", floor="2026-11-20T10:00:00Z", key="id")
+    for record_id, second in ((1, "2026-11-20T11:00:00Z"), (2, "2026-11-20T10:30:00Z"), (3, "2026-11-20T12:00:00Z")):
+        assert keeper.admit(record_id, second)
+        state["replication_key_value"] = second
+    keeper.checkpoint()
+    assert state["replication_key_value"] == "2026-11-20T10:00:00Z"  # a stop now re-reads; it never skips
+    keeper.finish()
+    assert state["replication_key_value"] == "2026-11-20T12:00:00Z"
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z"),
+    ("2026-11-20 10:00:00", "2026-11-20T10:00:00Z"),
+    ("2026-11-20T12:00:00+02:00", "2026-11-20T10:00:00Z"),
+    (1795168800, "2026-11-20T10:00:00Z"),
+    ("1795168800", "2026-11-20T10:00:00Z"),
+    (1795168800000, "2026-11-20T10:00:00Z"),
+])
+def test_foreign_bookmarks_are_read_as_the_time_they_say(given, read):
+    from tap_pipedrive.incremental import bookmark_from_state
+
+    assert bookmark_from_state(given) == read
+
+
+@pytest.mark.parametrize("given", ["garbage", True, "2026-13-45", {"a": 1}])
+def test_bookmarks_that_are_no_time_are_refused(given):
+    from tap_pipedrive.errors import BadBookmarkError
+    from tap_pipedrive.incremental import bookmark_from_state
+
+    with pytest.raises(BadBookmarkError):
+        bookmark_from_state(given)
+
+
+def test_offset_guard_accepts_only_pages_that_begin_on_a_delivered_row():
+    from tap_pipedrive.pages import OffsetGuard
+
+    guard = OffsetGuard(lambda r: (r["id"], r["t"]), page_limit=3)
+    first = [{"id": 1, "t": 1}, {"id": 2, "t": 1}, {"id": 3, "t": 1}]
+    assert guard.overlaps(0, first)
+    assert guard.fresh(first) == first
+    assert guard.overlaps(2, [{"id": 3, "t": 1}, {"id": 4, "t": 1}])
+    moved = [{"id": 5, "t": 1}]  # row 4 was skipped: something before the offset went away
+    assert not guard.overlaps(2, moved)
+    assert guard.step_back(2) == 0
+    assert guard.fresh([{"id": 2, "t": 1}, {"id": 3, "t": 2}]) == [{"id": 3, "t": 2}]  # a newer version
+    assert not guard.overlaps(4, [])
+    assert guard.overlaps(4, [])  # the same position again, nothing new since: the page really is empty

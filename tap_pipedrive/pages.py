@@ -1,0 +1,179 @@
+"""The page-request loop of one read: pages in order, the next one in flight, offset pages checked for shifts.
+
+**Prefetch.** Pipedrive's next ``start``/``cursor`` is in ``additional_data``, so the next request is sent as
+soon as a page arrives: per page the tap pays max(latency, CPU) instead of their sum. At most one page is
+ahead. Requests are still prepared here, in order, and a checkpoint (the stream's STATE) is taken before each
+request after the first, so a STATE covers only pages whose records were all handed out; the error of a
+prefetched request is raised once the current page is done, where a sequential loop would have met it.
+
+**Offset pages under change.** A v1 list paged by ``start`` moves under the reader when a row before the
+offset is deleted, or updated in a list sorted by update time (it moves to the end): every row after it
+shifts one position left and the first row of the next page would never be read. Each page after the first
+is therefore asked one position early (``start = next_start - 1``): its first row must be one this read has
+already delivered (same id *and* same update time). When it is not, rows moved; the reader steps back a page
+at a time until it stands on a row it has delivered (or at the start of the list) and reads forward again,
+delivering only rows it has not delivered in this version. Rows inserted before the offset shift the list
+right, which the overlap absorbs as re-read rows. A page that fails the check again at the same position with
+nothing new found in between is what Pipedrive really holds there (a page emptied by filtering after paging)
+and is taken as it is. Cost: pages hold one row less of news, plus one request per
+step back. v2 cursor lists are keyset-paged by Pipedrive and need none of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipedrive_core.catalogue import Pagination
+from pipedrive_core.http import body_of
+from pipedrive_core.http.errors import PaginationError
+from pipedrive_core.pagination import next_token
+
+if TYPE_CHECKING:
+    import requests
+
+    from tap_pipedrive.client import ApiStream, ReadPlan
+
+#: step-backs one read may take before it gives up on a list that keeps moving under it
+MAX_STEP_BACKS = 1000
+
+Token = int | str | None
+
+
+@dataclass
+class ReadStats:
+    """What one read cost, for the stream's summary line."""
+
+    records: int = 0
+    requests: int = 0
+    tokens: int = 0
+    waited: float = 0.0
+    step_backs: int = 0
+    pages: int = 0
+
+
+@dataclass
+class OffsetGuard:
+    """The rows an offset read has delivered, by identity, and the check of each page's first row."""
+
+    identity: Callable[[Mapping[str, Any]], Hashable]
+    page_limit: int
+    seen: set[Hashable] = field(default_factory=set)
+    #: the position that failed the check last, and how many rows were new since
+    _failed_at: int | None = None
+    _fresh_since: int = 0
+
+    def overlaps(self, start: int, records: list[dict[str, Any]]) -> bool:
+        """Whether the page at ``start`` (asked one row early) begins on a row already delivered, or failed
+        at this very position before with nothing new found since (then the list did not move)."""
+        if start == 0 or (records and self.identity(records[0]) in self.seen):
+            return True
+        if self._failed_at == start and self._fresh_since == 0:
+            self._failed_at = None
+            return True
+        self._failed_at, self._fresh_since = start, 0
+        return False
+
+    def fresh(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of a page not delivered yet in this version; remembers them."""
+        out = []
+        for record in records:
+            ident = self.identity(record)
+            if ident not in self.seen:
+                self.seen.add(ident)
+                out.append(record)
+        self._fresh_since += len(out)
+        return out
+
+    def step_back(self, start: int) -> int:
+        """Where to read after a page that did not overlap: one page earlier, overlapping it by a row."""
+        return max(0, start - max(1, self.page_limit - 1))
+
+
+class PageLoop:
+    """One read's page loop (see the module docstring); :meth:`records` runs it."""
+
+    def __init__(self, stream: ApiStream, context: Mapping[str, Any] | None, plan: ReadPlan,
+                 stats: ReadStats) -> None:
+        self.stream, self.context, self.plan, self.stats = stream, context, plan, stats
+        self.guard = (OffsetGuard(stream.record_identity, plan.page_limit)
+                      if plan.pagination is Pagination.OFFSET and plan.guard_offsets else None)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def send(self, token: Token, *, ahead: bool) -> tuple[requests.PreparedRequest, Future[requests.Response]]:
+        """Prepare the page at ``token`` (a checkpoint first, after the first page) and send it, in the
+        background when ``ahead``."""
+        stream, context = self.stream, self.context
+        if token is not None:
+            stream.checkpoint(context)
+        prepared = stream.page_request(context, self.plan, token)
+        future: Future[requests.Response] = Future()
+        if not ahead:
+            try:
+                future.set_result(stream.send_prepared(prepared, context))
+            except Exception as exc:  # re-raised by future.result() in records()
+                future.set_exception(exc)
+            return prepared, future
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{stream.name}")
+        return prepared, self._pool.submit(stream.send_prepared, prepared, context)
+
+    def following(self, token: Token, body: Any) -> Token:
+        """The token of the next page (for guarded offset reads: one row early), ``None`` after the last."""
+        if self.plan.pagination is Pagination.NONE:
+            return None
+        nxt = next_token(self.plan.pagination, body, token)
+        if self.guard is not None and isinstance(nxt, int) and nxt > 1:
+            return nxt - 1
+        return nxt
+
+    def step_back(self, token: int) -> int:
+        """Where to read after a page that did not overlap the rows delivered (rows moved under the reader)."""
+        assert self.guard is not None
+        self.stats.step_backs += 1
+        if self.stats.step_backs > MAX_STEP_BACKS:
+            msg = (f"the list kept moving under the reader ({MAX_STEP_BACKS} step-backs); rerun the sync when "
+                   "the account is quieter")
+            raise PaginationError(msg).with_resource(self.stream.name)
+        return self.guard.step_back(token)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record of the read, page after page."""
+        stream, stats, guard = self.stream, self.stats, self.guard
+        token: Token = None
+        try:
+            with stream.get_http_request_counter() as counter:
+                counter.with_context(self.context)
+                pending: tuple[requests.PreparedRequest, Future[requests.Response]] | None
+                pending = self.send(None, ahead=False)
+                while pending is not None:
+                    prepared, future = pending
+                    pending = None
+                    stream.settle()  # the consumer asked past the previous page's last record: it is written
+                    response = future.result()
+                    counter.increment()
+                    stats.requests += 1
+                    stats.tokens += stream.token_cost(self.plan)
+                    stream.update_sync_costs(prepared, response, self.context)
+                    records = list(stream.parse_response(response))
+                    if guard is not None and isinstance(token, int) and not guard.overlaps(token, records):
+                        token = self.step_back(token)
+                        pending = self.send(token, ahead=False)
+                        continue
+                    nxt = self.following(token, body_of(response))
+                    if nxt is not None:
+                        pending = self.send(nxt, ahead=True)
+                    token = nxt
+                    stats.pages += 1
+                    yield from guard.fresh(records) if guard is not None else records
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def page_records(stream: ApiStream, context: Mapping[str, Any] | None, plan: ReadPlan,
+                 stats: ReadStats) -> Iterator[dict[str, Any]]:
+    """Every record of ``plan``'s read, page after page, with the next page prefetched."""
+    return PageLoop(stream, context, plan, stats).records()
