@@ -118,6 +118,12 @@ class OAuthRefreshAuth(AuthBase):
                 method="POST",
                 url=self.token_url,
             ) from None
+        if 300 <= response.status_code < 400:
+            raise OAuthError(
+                "the OAuth token endpoint answered with a redirect, which is not followed (it would repeat the "
+                "refresh token and client secret elsewhere); check oauth_token_url",
+                method="POST", url=self.token_url, status=response.status_code,
+            )
         body: Any
         try:
             body = response.json()

@@ -91,12 +91,6 @@ def _calls_to(prefix: str) -> list[Any]:
     return [c for c in responses.calls if c.request.url.startswith(prefix)]
 
 
-def _leaked(call: Any) -> bool:
-    headers = str(dict(call.request.headers))
-    return any(s in headers or s in str(call.request.body) for s in (SECRET, "atok-hardening", "csec-hardening",
-                                                                     "rtok-hardening"))
-
-
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("auth", ["api_token", "oauth"])
 @responses.activate
@@ -159,10 +153,9 @@ def test_the_token_endpoint_redirecting_elsewhere_gets_no_client_secret_or_refre
     responses.post(TOKEN_URL, status=status, headers={"Location": f"{EVIL}/token"})
     responses.post(f"{EVIL}/token", json=_token_answer())
     responses.get(f"{EVIL}/token", json=_token_answer())
-    with pytest.raises(OAuthError):
+    with pytest.raises(OAuthError, match="redirect"):
         _client(OAUTH_CFG).request("GET", "/api/v2/deals")
     assert _calls_to(EVIL) == []
-    assert not any(_leaked(c) for c in _calls_to(EVIL))
 
 
 # -- rate-limit waits: capped, logged, and a clean stop when unreasonable ----------------------------------
