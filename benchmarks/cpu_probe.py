@@ -40,16 +40,45 @@ def _catalog(config: Path, streams: list[str], out: Path) -> Path:
     return out
 
 
+def print_spy(path: Path, top: int = 40) -> None:
+    """Own and inclusive sample shares per function of a py-spy ``raw`` (collapsed stacks) file."""
+    import collections  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            incl[frame] += n
+    print(f"py-spy samples: {total}")
+    for name, n in own.most_common(top):
+        print(f"{100 * n / total:5.1f}% own  {name[:140]}")
+    for name, n in incl.most_common(top + 20):
+        print(f"{100 * n / total:5.1f}% incl {name[:140]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.2, help="fraction of the default sizes (default 0.2)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--streams", default=",".join(READ_STREAMS))
     parser.add_argument("--profile", default=None, help="also one run under cProfile into this file")
+    parser.add_argument("--pyspy", default=None, help="also one run under py-spy (all threads) into this file")
     parser.add_argument("--startup", action="store_true", help="also measure --discover (fixed cost)")
+    parser.add_argument("--entry", default="benchmarks.entry",
+                        help="module that runs the tap (benchmarks.lean_entry: pending hooks patched in)")
+    parser.add_argument("--extra", default="", help="extra arguments for the entry (e.g. --gc)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "raw" / "probe"))
     args = parser.parse_args(argv)
     streams = args.streams.split(",")
+    tap = [sys.executable, "-m", args.entry] + (["tap"] if args.entry == "benchmarks.entry" else [])
+    tap += args.extra.split()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     profile = PROFILES["default"].scaled(args.scale)
@@ -60,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         config.write_text(json.dumps({"api_token": emu.token, "api_url": emu.url, "burst_limit": 100_000,
                                       "start_date": "2000-01-01T00:00:00Z"}))
         catalog = _catalog(config, streams, out / "catalog.json")
-        cmd = [*TAP, "--config", str(config), "--catalog", str(catalog)]
+        cmd = [*tap, "--config", str(config), "--catalog", str(catalog)]
         figures = []
         for i in range(args.runs):
             r = run_measured(cmd, stderr_path=out / f"tap-{i}.stderr", cwd=str(ROOT)).check()
@@ -75,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             r = run_measured([*TAP, "--config", str(config), "--discover"], stderr_path=out / "discover.stderr",
                              count_stdout=False, cwd=str(ROOT)).check()
             print(f"--discover: CPU {r.cpu_s:.2f} s, wall {r.wall_s:.1f} s")
+        if args.pyspy:
+            import subprocess  # noqa: PLC0415
+
+            spy = Path(sys.executable).with_name("py-spy")
+            subprocess.run([str(spy), "record", "-r", "250", "-f", "raw", "-o", args.pyspy, "--", *cmd], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            print_spy(Path(args.pyspy))
         if args.profile:
             prof = Path(args.profile)
             run_measured([sys.executable, "-m", "cProfile", "-o", str(prof), *cmd[1:]],

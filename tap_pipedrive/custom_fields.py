@@ -28,6 +28,7 @@ from pipedrive_core.fields import (
     assign_columns,
     flat_schema,
     is_custom_key,
+    label_suffix,
     split_v2,
 )
 from pipedrive_core.values import to_int, to_number
@@ -95,6 +96,14 @@ _BY_JSON_TYPE: Mapping[str, Converter] = {"integer": to_int, "number": to_number
                                           "array": to_id_list}
 
 
+class _Never:
+    """A type no value has: the converter runs for every value."""
+
+
+#: converter → the value type it returns unchanged (so the per-value call can be skipped)
+_UNCHANGED: Mapping[Converter, type] = {to_text: str, to_int: int, to_number: int}
+
+
 @dataclass(frozen=True)
 class _Planned:
     key: str
@@ -105,6 +114,8 @@ class _Planned:
     #: option id → label, when labels are resolved for an enum/set field
     labels: Mapping[int, str] | None
     multi: bool
+    #: the option-label column (used when ``labels`` are resolved)
+    label_column: str
 
     @property
     def v2_subfields(self) -> tuple[tuple[str, str, Converter], ...]:
@@ -125,8 +136,8 @@ class CustomFieldPlan:
     _planned: tuple[_Planned, ...] = field(init=False, repr=False)
     _known: frozenset[str] = field(init=False, repr=False)
     _warned: set[str] = field(init=False, repr=False, default_factory=set)
-    #: (the ``_planned`` it was built from, (field, field type) per planned field) for :meth:`apply_v2`
-    _steps: tuple[Any, tuple[tuple[_Planned, str], ...]] | None = field(init=False, repr=False, default=None)
+    #: (the ``_planned`` it was built from, :meth:`_v2_steps`' answer)
+    _steps: tuple[Any, Any] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         planned = []
@@ -139,7 +150,8 @@ class CustomFieldPlan:
             labels = None
             if self.resolve_labels and fdef.field_type in OPTION_TYPES:
                 labels = {o.id: o.label for o in fdef.options}
-            planned.append(_Planned(key, column, main, subs, labels, fdef.field_type == "set"))
+            planned.append(_Planned(key, column, main, subs, labels, fdef.field_type == "set",
+                                    column + (label_suffix(fdef.field_type) or "")))
         self._planned = tuple(planned)
         self._known = frozenset(self.columns)
 
@@ -170,7 +182,7 @@ class CustomFieldPlan:
                 # format "time" is emitted as HH:MM:SS (what SQL loaders map to a TIME column)
                 props[plan.column + suffix] = {**schema, "description": describe(plan.key, suffix)}
             if plan.labels is not None:
-                suffix = "_labels" if plan.multi else "_label"
+                suffix = label_suffix(fdef.field_type) or ""
                 label_schema: dict[str, Any] = (
                     {"type": ["array", "null"], "items": {"type": "string"}} if plan.multi
                     else {"type": ["string", "null"]}
@@ -238,24 +250,33 @@ class CustomFieldPlan:
                 if key not in self._known:
                     self._unknown(key)
         get = nested.get
-        for plan, field_type in self._v2_steps():
+        for plan, field_type, subfields, plain in self._v2_steps():
             raw = get(plan.key)
             if type(raw) is dict:
                 raw, parts = split_v2(raw, field_type)
-                for suffix, column, convert in plan.v2_subfields:
+                for suffix, column, convert in subfields:
                     record[column] = convert(parts.get(suffix))
             else:
-                for _, column, _ in plan.v2_subfields:
+                for _, column, _ in subfields:
                     record[column] = None
-            value = record[plan.column] = plan.convert(raw) if raw is not None else None
+            if raw is None or type(raw) is plain:  # already what the converter would return
+                value = record[plan.column] = raw
+            else:
+                value = record[plan.column] = plan.convert(raw)
             if plan.labels is not None:
                 self._label(record, plan, value)
         return record
 
-    def _v2_steps(self) -> tuple[tuple[_Planned, str], ...]:
+    def _v2_steps(self) -> tuple[tuple[_Planned, str, tuple[tuple[str, str, Converter], ...], type], ...]:
+        """(field, its type, its subfields by suffix, the value type its converter returns unchanged) per
+        planned field, rebuilt when the plan changes."""
         steps = self._steps
         if steps is None or steps[0] is not self._planned:
-            steps = self._steps = (self._planned, tuple((p, self.fields[p.key].field_type) for p in self._planned))
+            steps = self._steps = (
+                self._planned,
+                tuple((p, self.fields[p.key].field_type, p.v2_subfields, _UNCHANGED.get(p.convert, _Never))
+                      for p in self._planned),
+            )
         return steps[1]
 
     def apply_v1(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -281,9 +302,9 @@ class CustomFieldPlan:
     def _label(record: dict[str, Any], plan: _Planned, value: Any) -> None:
         labels = plan.labels or {}
         if plan.multi:
-            record[f"{plan.column}_labels"] = None if value is None else [labels.get(i, str(i)) for i in value]
+            record[plan.label_column] = None if value is None else [labels.get(i, str(i)) for i in value]
         else:
-            record[f"{plan.column}_label"] = None if value is None else labels.get(value)
+            record[plan.label_column] = None if value is None else labels.get(value)
 
     def _unknown(self, key: str) -> None:
         if key not in self._warned:

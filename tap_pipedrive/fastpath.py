@@ -67,16 +67,29 @@ _MISSING = object()
 # -- decoding -------------------------------------------------------------------------------------------------
 
 
-_DECODE = msgspec.json.Decoder().decode
+class SmallFloat(float):
+    """A float below 1e-4 in magnitude, as decoded: Python spells it ``1e-05``/``2.5e-07``, orjson
+    ``0.00001``/``2.5e-7``, so :func:`encode_record` leaves records holding one to the exact path."""
+
+    __slots__ = ()
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return SmallFloat(value) if value and -1e-4 < value < 1e-4 else value
+
+
+_DECODE = msgspec.json.Decoder(float_hook=_float).decode
 
 
 def fast_json_loads(data: bytes | str) -> Any:
     """``json.loads`` at msgspec's speed (integers of any size kept exact, unlike orjson's floats); the
-    standard library for what msgspec refuses (``NaN``, a float beyond the double range)."""
+    standard library for what msgspec refuses (``NaN``, a float beyond the double range). Floats below 1e-4
+    come back as :class:`SmallFloat` (equal values, a float subclass)."""
     try:
         return _DECODE(data)
     except msgspec.DecodeError:
-        return json.loads(data)
+        return json.loads(data, parse_float=_float)
 
 
 # -- conforming -----------------------------------------------------------------------------------------------
@@ -223,8 +236,7 @@ def report_temporal(stream: Any) -> None:
 # -- serialization ------------------------------------------------------------------------------------------
 
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
-#: Python spells floats below 1e-4 ``1e-05``/``2.5e-07``; orjson ``0.00001``/``2.5e-7``
-_SMALL_FLOAT = re.compile(rb"0\.0000|\de-\d(?!\d)")
+_DIGITS = frozenset(b"0123456789")
 _NOT_SIMPLEJSON_ASCII = re.compile("[^\x00-\x7e]")
 
 
@@ -246,8 +258,28 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
 
 
-def encode_record(record: Any) -> bytes | None:
+def _small_float(body: bytes) -> bool:
+    """Whether orjson wrote a float below 1e-4 (for records not decoded by :func:`fast_json_loads`, whose
+    floats are not tagged). Text that merely looks like one (``e-5`` in a string) says yes too, which only
+    costs the exact path."""
+    at = body.find(b"e-")
+    while at > 0:
+        if body[at - 1] in _DIGITS and body[at + 2 : at + 3].isdigit() and not body[at + 3 : at + 4].isdigit():
+            return True
+        at = body.find(b"e-", at + 2)
+    at = body.find(b"0.0000")
+    while at > 0:
+        if body[at - 1] in b",:[-":
+            return True
+        at = body.find(b"0.0000", at + 6)
+    return False
+
+
+def encode_record(record: Any, *, tagged: bool = False) -> bytes | None:
     """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it.
+
+    ``tagged``: the record was decoded by :func:`fast_json_loads`, so a float orjson would spell unlike
+    Python is a :class:`SmallFloat`, which orjson refuses; otherwise the output is searched for one.
 
     orjson writes non-ASCII text as UTF-8 where simplejson escapes it (``ensure_ascii``): such output is
     escaped afterwards the same way (``\\u00e9``, surrogate pairs above the BMP, ``\\u007f``).
@@ -256,7 +288,7 @@ def encode_record(record: Any) -> bytes | None:
         body = orjson.dumps(record, default=_orjson_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: odd types, integers beyond 64 bits, lone surrogates
         return None
-    if (b"e-" in body or b"0.0000" in body) and _SMALL_FLOAT.search(body):
+    if not tagged and _small_float(body):
         return None
     if not body.isascii() or b"\x7f" in body:
         return _NOT_SIMPLEJSON_ASCII.sub(_escape, body.decode()).encode()
@@ -293,6 +325,15 @@ class EncodedRecordMessage(singer.RecordMessage):
         self.type = singer.SingerMessageType.RECORD
 
 
+def _decoded_by_us(stream: Any) -> bool:
+    """Whether the stream's records come from :func:`fast_json_loads` (its session decodes with it)."""
+    tagged = getattr(stream, "_fast_tagged", None)
+    if tagged is None:
+        session = getattr(stream, "requests_session", None)
+        tagged = stream._fast_tagged = getattr(session, "json_loads", None) is fast_json_loads
+    return bool(tagged)
+
+
 def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
     """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY."""
     mode, top = _selection(stream)
@@ -309,7 +350,7 @@ def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singe
     if unmapped:
         _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
     alias = stream.stream_maps[0].stream_alias
-    encoded = encode_record(record)
+    encoded = encode_record(record, tagged=_decoded_by_us(stream))
     if encoded is None:
         record, _ = conform_root_only(record, plan)
         yield singer.RecordMessage(stream=alias, record=record, version=stream._stream_version,
