@@ -1,8 +1,9 @@
-"""The SQL of docs/tap.md runs in PostgreSQL on the tables a real ``target-postgres`` load creates.
+"""What a real ``target-postgres`` load of the tap's output looks like in PostgreSQL.
 
 The tap reads the emulator in-process; its messages go to Meltano's ``target-postgres`` (installed by
-``meltano install``, as the other end-to-end tests do) loading a fresh schema, and every statement of every
-``sql`` block of the page is run there. Needs PostgreSQL on 127.0.0.1:5432 (database ``test``); skips otherwise.
+``meltano install``, as the other end-to-end tests do) loading a fresh schema. There every timestamp, date and
+time-of-day column is typed (not text), and every statement of every ``sql`` block of docs/tap.md runs.
+Needs PostgreSQL on 127.0.0.1:5432 (database ``test``); skips otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pipedrive_core.catalogue import active
 from pipedrive_emulator.server import Emulator
 from tests.meltano_support import PG_URL, ROOT, installed_meltano_env
 from tests.tap.conftest import base_config, run_tap
@@ -26,6 +28,8 @@ pytestmark = pytest.mark.e2e
 
 PAGE = ROOT / "docs" / "tap.md"
 TARGET = ROOT / ".meltano" / "loaders" / "target-postgres" / "venv" / "bin" / "target-postgres"
+#: the PostgreSQL type target-postgres gives each JSON-schema format
+PG_TYPES = {"date-time": "timestamp", "date": "date", "time": "time"}
 SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -90,3 +94,22 @@ def test_the_participants_join_finds_every_participants_person(loaded: str) -> N
     for deal_id, participants in deals:
         rows = _run(loaded, join.replace("dp.deal_id = 42", f"dp.deal_id = {int(str(deal_id))}"))
         assert len(rows) == participants, deal_id
+
+
+def test_every_timestamp_date_and_time_column_is_typed(loaded: str) -> None:
+    """Every top-level column the schemas give a temporal format lands as that PostgreSQL type, not text."""
+    rows = _run(loaded, f"SELECT table_name, column_name, data_type FROM information_schema.columns "
+                        f"WHERE table_schema = '{loaded}'")
+    landed = {(str(table), str(column)): str(kind) for table, column, kind in rows}
+    checked, wrong = 0, []
+    for res in active():
+        schema = json.loads((ROOT / "tap_pipedrive" / "schemas" / f"{res.name}.json").read_text(encoding="utf-8"))
+        for column, node in schema["properties"].items():
+            fmt = node.get("format")
+            kind = landed.get((res.name, column))
+            if fmt in PG_TYPES and kind is not None:
+                checked += 1
+                if not kind.startswith(PG_TYPES[fmt]):
+                    wrong.append(f"{res.name}.{column}: {fmt} landed as {kind}")
+    assert checked >= 90, checked
+    assert not wrong
