@@ -103,6 +103,14 @@ def _connect_failure(exc: BaseException) -> str | None:
     return None
 
 
+def _is_binary(response: requests.Response) -> bool:
+    """Whether a successful answer declares a non-text content type (``GET /v1/files/{id}/download`` answers
+    ``application/octet-stream``). JSON, text and a missing type are parsed as JSON, so a proxy's HTML page or a
+    broken body on a JSON endpoint is still an :class:`InvalidResponseError` and retried."""
+    ctype = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bool(ctype) and "json" not in ctype and not ctype.startswith("text/")
+
+
 def _looks_like_html(response: requests.Response) -> bool:
     ctype = response.headers.get("content-type", "")
     return "html" in ctype or response.content[:64].lstrip().lower().startswith((b"<!doctype", b"<html"))
@@ -262,6 +270,9 @@ class PipedriveSession(requests.Session):
     def _classify(self, response: requests.Response, method: str) -> requests.Response:
         status = response.status_code
         url = response.request.url if response.request else response.url
+        if status < 300 and _is_binary(response):
+            setattr(response, BODY_ATTR, None)  # a file download: callers read response.content
+            return response
         if status < 300:
             try:
                 body = self.json_loads(response.content) if response.content else None
@@ -315,7 +326,8 @@ class PipedriveSession(requests.Session):
 
 
 def body_of(response: requests.Response) -> Any:
-    """The parsed JSON body a :class:`PipedriveSession` attached to a successful response."""
+    """The parsed JSON body a :class:`PipedriveSession` attached to a successful response (``None`` for a
+    binary answer such as a file download: read ``response.content``)."""
     return getattr(response, BODY_ATTR)
 
 

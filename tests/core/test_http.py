@@ -435,3 +435,18 @@ def test_max_rate_limit_wait_reaches_the_limiter():
     assert PipedriveSession(config).limiter.max_wait == 42
     with pytest.raises(ConfigError, match="max_rate_limit_wait"):
         ClientConfig.from_config({"api_token": "t", "max_rate_limit_wait": -1})
+
+
+@responses.activate
+def test_a_binary_answer_passes_unparsed_while_a_broken_json_or_html_answer_is_still_retried(sleeps):
+    """``GET /v1/files/{id}/download`` answers application/octet-stream; only such non-text types skip parsing."""
+    from pipedrive_core.http import body_of
+
+    url = f"{API}/v1/files/7/download"
+    responses.get(url, body=b"%PDF-1.7\x00\x01", content_type="application/octet-stream")
+    response = make_client(sleeps).session.get(url)
+    assert body_of(response) is None and response.content == b"%PDF-1.7\x00\x01"
+    for ctype in ("text/html; charset=UTF-8", "application/json", "text/plain"):
+        responses.replace(responses.GET, url, body=b"<html>oops</html>", content_type=ctype)
+        with pytest.raises(e.InvalidResponseError):
+            make_client(sleeps).session.get(url)
