@@ -6,8 +6,6 @@ import datetime as dt
 import decimal
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +29,6 @@ from tap_pipedrive.streams import STREAM_CLASSES
 from tap_pipedrive.tap import TapPipedrive
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = Path("/work/shared/pipedrive-openapi")
 
 
 def _response(body: dict) -> requests.Response:
@@ -306,25 +303,6 @@ class _ListHandler(logging.Handler):
         self.sink.append(record.getMessage())
 
 
-# -- generated schemas ---------------------------------------------------------------------------------
-
-
-def test_committed_schemas_exist_for_every_stream_and_are_all_nullable():
-    for res in active():
-        schema = json.loads((ROOT / "tap_pipedrive" / "schemas" / f"{res.name}.json").read_text())
-        props = schema["properties"]
-        assert res.key in props, res.name
-        assert all("null" in p.get("type", ["null"]) for p in props.values()), res.name
-        assert not any("description" in p for p in props.values())
-
-
-@pytest.mark.skipif(not SPECS.exists(), reason="Pipedrive OpenAPI specs not available")
-def test_committed_schemas_are_what_the_generator_produces():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_schemas.py"), "--check"],
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-
-
 # -- meltano.yml -------------------------------------------------------------------------------------------
 
 
@@ -452,3 +430,34 @@ def test_offset_guard_accepts_only_pages_that_begin_on_a_delivered_row():
     assert guard.fresh([{"id": 2, "t": 1}, {"id": 3, "t": 2}]) == [{"id": 3, "t": 2}]  # a newer version
     assert not guard.overlaps(4, [])
     assert guard.overlaps(4, [])  # the same position again, nothing new since: the page really is empty
+
+
+# -- request costs in the catalogue ---------------------------------------------------------------------------
+
+def test_catalogue_token_costs_are_the_documents_x_token_cost():
+    """Every read path's token cost in the catalogue (list paths, /recents, archived lists, searches, bulk child
+    routes) is the ``x-token-cost`` Pipedrive's OpenAPI documents give its GET."""
+    from pipedrive_core import openapi
+    from pipedrive_core.catalogue import EXTRA_READ_TOKEN_COSTS
+
+    spec_dir = openapi.default_spec_dir()
+    if spec_dir is None:
+        pytest.skip("Pipedrive OpenAPI documents not available")
+    resolvers = {v: openapi.Resolver(doc) for v, doc in openapi.load_documents(spec_dir).items()}
+    paths = {r.read_path: r.read_token_cost for r in active()} | dict(EXTRA_READ_TOKEN_COSTS)
+    for path, cost in paths.items():
+        version, local = openapi.split_version(path)
+        operation = resolvers[version].find_operation(local)
+        assert operation is not None, path
+        assert operation.get("x-token-cost") == cost, path
+
+
+def test_per_parent_children_are_opt_in_and_say_what_they_cost():
+    from tap_pipedrive.metering import cost_overview
+
+    tap_classes = STREAM_CLASSES
+    for name, cls in tap_classes.items():
+        assert cls.selected_by_default is (cls.resource.parent is None), name
+    overview = cost_overview()
+    assert "- deal_products [opt-in]: 1 request per `deals` record read".replace("`", "") in overview
+    assert "10 tokens each" in overview
