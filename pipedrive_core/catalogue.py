@@ -157,6 +157,8 @@ class Resource:
     key_columns: tuple[str, ...] = ()
     #: path of a record's binary content (files: ``/v1/files/{id}/download``), for the opt-in download
     download_path: str | None = None
+    #: a v1 "find by term" endpoint (``/v1/users/find``): the tap's ``<name>_search`` stream reads it
+    find_path: str | None = None
 
     @property
     def read_path(self) -> str:
@@ -559,6 +561,7 @@ RESOURCES: tuple[Resource, ...] = (
         recents_item="user",
         writes=Writes(create_path="/v1/users", update_path="/v1/users/{id}", update_method=UpdateMethod.PUT),
         write_rank=30,
+        find_path="/v1/users/find",
     ),
     Resource(
         name="webhooks",

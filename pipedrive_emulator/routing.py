@@ -131,11 +131,13 @@ def _fixed_routes(router: Router) -> None:
                    resource=entity)
     router.add("GET", "/api/v2/deals/archived", _list_v2(_res("deals"), archived=True),
                version=2, kind="list", resource="deals", cost=20)
-    router.add("GET", "/v1/users/find", special.find_users, version=1, kind="search", resource="users", cost=40)
     router.add("GET", "/v1/users/me", writes.users_me, version=1, kind="get", resource="users")
     for resource in RESOURCES:  # literal paths before the /{id} routes they would otherwise match
         if resource.retired is not None:
             continue
+        if resource.find_path is not None:
+            router.add("GET", resource.find_path, _special(special.find_records, resource),
+                       version=1, kind="search", resource=resource.name, cost=40)
         if resource.bulk_path is not None:
             router.add("GET", resource.bulk_path, _special(special.list_bulk, resource),
                        version=_version_of(resource.bulk_path), kind="list", resource=resource.name)

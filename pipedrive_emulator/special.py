@@ -118,14 +118,14 @@ def _date(req: Request, name: str) -> str:
         raise bad_request(f"Parameter '{name}' is required: a date YYYY-MM-DD") from None
 
 
-def find_users(ctx: Context, req: Request) -> Answer:
-    """``GET /v1/users/find?term=`` (``search_by_email=1``: email only); case-insensitive substring, no
-    pagination (the operation has none)."""
+def find_records(ctx: Context, resource: Resource, req: Request) -> Answer:
+    """``GET /v1/users/find?term=`` (``search_by_email=1``: email only); case-insensitive substring of the
+    name or email, no pagination (the operation has none)."""
     term = (req.query.get("term") or "").strip().lower()
     if not term:
         raise bad_request("Parameter 'term' is required")
     by_email = req.query.get("search_by_email") in ("1", "true")
-    table = ctx.store.tables["users"]
+    table = ctx.store.tables[resource.name]
     fields = ("email",) if by_email else ("name", "email")
     found = [row for row in table if any(term in str(row.data.get(f) or "").lower() for f in fields)]
     return ok_raw(join(render(ctx.store, table, row, "v1") for row in found))
