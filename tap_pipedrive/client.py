@@ -323,6 +323,9 @@ class PipedriveStream(ApiStream):
             for pair in query.split("&"):
                 name, _, value = pair.partition("=")
                 params[name] = value
+        wanted_extra = include_fields_for(res, self.config)
+        if wanted_extra:
+            params["include_fields"] = ",".join(wanted_extra)
         if context:
             for name, value in context.items():
                 token = "{" + name + "}"
@@ -616,6 +619,15 @@ def parent_column(resource: Resource) -> str:
     clash with the record's own key (followers of a user are keyed ``user_id`` too)."""
     key = resource.parent_key or "parent_id"
     return f"followed_{key}" if key == resource.key else key
+
+
+def include_fields_for(resource: Resource, config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``include_fields`` values a list request asks for: all of the catalogue's, unless the
+    ``include_fields`` setting names the stream (``[]``: none)."""
+    chosen = (config.get("include_fields") or {}).get(resource.name)
+    if chosen is None:
+        return resource.include_fields
+    return tuple(v for v in resource.include_fields if v in set(chosen))
 
 
 def child_context_of(record: Mapping[str, Any], resource: Resource) -> dict[str, Any] | None:

@@ -114,6 +114,13 @@ TAP_SETTINGS = th.PropertiesList(
         "deleted_records stream emits {stream, id, _sdc_deleted_at} for ids gone since the previous run.",
     ),
     th.Property(
+        "include_fields",
+        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+        description="Extra columns Pipedrive sends only when asked (counts, next/last activity, mail times, ...): "
+        "every value is asked for by default; an object of stream name to the values wanted narrows it "
+        "(an empty list: none), e.g. {\"deals\": [\"products_count\"]}.",
+    ),
+    th.Property(
         "emit_activate_version_messages",
         th.BooleanType,
         default=False,
@@ -166,6 +173,19 @@ def _check_lookback(value: Any) -> None:
         raise ConfigError(f"lookback_seconds must be 0 or more (seconds re-read before each bookmark), got {value}")
 
 
+def _check_include_fields(value: Any) -> None:
+    """``include_fields`` names streams that have extra columns, and values of their list endpoint's enum."""
+    for stream, values in (value or {}).items():
+        res = CATALOGUE.get(stream)
+        if res is None or not res.include_fields:
+            having = ", ".join(r.name for r in active() if r.include_fields)
+            raise ConfigError(f"include_fields: {stream} has no include_fields; use {having}")
+        unknown = sorted(str(v) for v in values or () if v not in res.include_fields)
+        if unknown:
+            raise ConfigError(f"include_fields.{stream}: {', '.join(unknown)} unknown; use "
+                              f"{', '.join(res.include_fields)}")
+
+
 def _check_search_terms(value: Any) -> None:
     """``search_terms`` keys name search streams; an unknown key would be ignored without a word."""
     known = sorted(spec.config_key for spec in SEARCH_STREAMS.values())
@@ -211,6 +231,7 @@ class TapPipedrive(CompatTap):
             _check_start_date(config.get("start_date"))
             _check_lookback(config.get("lookback_seconds"))
             _check_search_terms(config.get("search_terms"))
+            _check_include_fields(config.get("include_fields"))
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         reconciled_streams(config)

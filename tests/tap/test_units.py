@@ -149,7 +149,8 @@ def test_read_plans_per_replication_kind(emulator):
     assert persons.mode == "updated_since"
     assert persons.path == "/api/v2/persons"
     assert persons.params == {"sort_by": "update_time", "sort_direction": "asc",
-                              "updated_since": "2026-11-18T23:59:50Z"}
+                              "updated_since": "2026-11-18T23:59:50Z",
+                              "include_fields": ",".join(CATALOGUE["persons"].include_fields)}
     tap.session.server_clock.observe_date("Fri, 20 Nov 2026 00:00:00 GMT")
     notes = tap.streams["notes"].read_plan(None)
     assert notes.mode == "recents"
@@ -461,3 +462,17 @@ def test_per_parent_children_are_opt_in_and_say_what_they_cost():
     overview = cost_overview()
     assert "- deal_products [opt-in]: 1 request per `deals` record read".replace("`", "") in overview
     assert "10 tokens each" in overview
+
+
+def test_include_fields_are_asked_for_and_can_be_narrowed(emulator):
+    from pipedrive_core.catalogue import CATALOGUE as RESOURCES_BY_NAME
+
+    base = {"api_url": emulator.url, "api_token": "emulator-token"}
+    tap = TapPipedrive(config={**base, "include_fields": {"deals": ["products_count"], "persons": []}},
+                       parse_env_config=False)
+    assert tap.streams["deals"].read_plan({"is_archived": True}).params["include_fields"] == "products_count"
+    assert "include_fields" not in tap.streams["persons"].read_plan(None).params
+    every = TapPipedrive(config=base, parse_env_config=False).streams["organizations"].read_plan(None)
+    assert every.params["include_fields"] == ",".join(RESOURCES_BY_NAME["organizations"].include_fields)
+    with pytest.raises(Exception, match="include_fields.deals: nonsense unknown"):
+        TapPipedrive(config={**base, "include_fields": {"deals": ["nonsense"]}}, parse_env_config=False)
