@@ -31,7 +31,7 @@ from pipedrive_core.http import body_of
 from pipedrive_core.http.errors import GoneError, NotFoundError, PipedriveError
 from pipedrive_core.pagination import token_param
 from tap_pipedrive.errors import BadBookmarkError, RunStopped
-from tap_pipedrive.fastpath import fast_record_messages, uses_plain_maps
+from tap_pipedrive.fastpath import fast_record_messages, normalize_temporal, report_temporal, uses_plain_maps
 from tap_pipedrive.incremental import (
     CHECKED_STATE_KEY,
     BookmarkKeeper,
@@ -270,11 +270,6 @@ class PipedriveStream(ApiStream):
     def __init__(self, tap: TapPipedrive, schema: dict[str, Any]) -> None:
         super().__init__(tap, schema)
         self.plan: CustomFieldPlan | None = tap.custom_field_plan(self.resource)
-        #: top-level date-time columns other than the replication key: normalized too (v1 writes spaces)
-        self._datetime_columns = tuple(
-            name for name, prop in schema.get("properties", {}).items()
-            if isinstance(prop, dict) and prop.get("format") == "date-time" and name != self.replication_key
-        )
         self._keeper: BookmarkKeeper | None = None
         self._reading: Mapping[str, Any] | None = None
 
@@ -435,6 +430,7 @@ class PipedriveStream(ApiStream):
                 self.logger.info("%s: skipped %d records already emitted (boundary second)",
                                  self.name, keeper.dedupe.suppressed)
             self._keeper, self._reading = None, None
+            report_temporal(self)  # impossible dates/times of this read: once per column, with a count
             for child in self.child_streams:
                 if isinstance(child, ChildStream):
                     child.flush_metrics()
@@ -514,15 +510,12 @@ class PipedriveStream(ApiStream):
             drop_before = plan.floor if plan is not None and plan.mode == "full" else None
             if keeper is not None and not keeper.admit(row.get(self.resource.key), second, drop_before=drop_before):
                 return None
-        for column in self._datetime_columns:
-            value = row.get(column)
-            if value is not None:
-                row[column] = normalize_timestamp(value)
         if self.plan is not None:
             if self.resource.read_version == 2:
                 self.plan.apply_v2(row)
             else:
                 self.plan.apply_v1(row)
+        normalize_temporal(self, row)  # every date-time/date/time column, built-in and custom (schema-driven)
         return row
 
 

@@ -27,7 +27,7 @@ from pipedrive_core.settings import CONNECTION_SETTINGS, unknown_settings
 from tap_pipedrive.client import ApiStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
-from tap_pipedrive.fastpath import FastSingerWriter
+from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
 from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
@@ -248,7 +248,7 @@ class TapPipedrive(CompatTap):
     @cached_property
     def session(self) -> PipedriveSession:
         """The one session of the run: every stream shares its rate limiter and token."""
-        return _ProxyCachingSession(self.client_config)
+        return _ProxyCachingSession(self.client_config, json_loads=fast_json_loads)
 
     def server_now(self) -> dt.datetime:
         """Pipedrive's current time (the session's clock, fed by every answer's ``Date``)."""
