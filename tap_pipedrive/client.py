@@ -30,6 +30,7 @@ from pipedrive_core.catalogue import RECENTS_PATH, Pagination, Replication, Reso
 from pipedrive_core.http import body_of
 from pipedrive_core.http.errors import GoneError, NotFoundError, PipedriveError
 from pipedrive_core.pagination import token_param
+from tap_pipedrive import parent_params
 from tap_pipedrive.errors import BadBookmarkError, RunStopped
 from tap_pipedrive.fastpath import fast_record_messages, normalize_temporal, report_temporal, uses_plain_maps
 from tap_pipedrive.incremental import (
@@ -327,6 +328,7 @@ class PipedriveStream(ApiStream):
                 path = path.replace(token, str(value))
                 params = {k: (str(value) if v == token else v) for k, v in params.items()}
             params.update({k: v for k, v in context.items() if k in res.read_params or k == "folder"})
+            params.update(parent_params.query_params(res, context))
         return path, params
 
     @override
@@ -419,6 +421,7 @@ class PipedriveStream(ApiStream):
         complete = False
         try:
             yield from self.request_records(context)
+            self.flush_children()
             complete = True
             if keeper is not None:
                 recents = self.resource.replication is Replication.RECENTS
@@ -437,9 +440,16 @@ class PipedriveStream(ApiStream):
 
     @override
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:
+        self.flush_children()
         if self._keeper is not None:
             self._keeper.checkpoint()
         super().checkpoint(context)
+
+    def flush_children(self) -> None:
+        """Read what batched children (bulk reads) still hold, before a STATE covers their parents."""
+        for child in self.child_streams:
+            if isinstance(child, ChildStream):
+                child.flush_pending()
 
     @override
     def settle(self) -> None:
@@ -515,6 +525,8 @@ class PipedriveStream(ApiStream):
                 self.plan.apply_v2(row)
             else:
                 self.plan.apply_v1(row)
+        if self.resource.download_path and self.tap.file_content is not None:
+            self.tap.file_content.attach(self.resource, row)
         normalize_temporal(self, row)  # every date-time/date/time column, built-in and custom (schema-driven)
         return row
 
@@ -567,6 +579,9 @@ class ChildStream(PipedriveStream):
             if meter.value:
                 meter.flush()
 
+    def flush_pending(self) -> None:
+        """Read the children of parents noted but not read yet (a per-parent read has none)."""
+
     @override
     def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         self.parents += 1
@@ -599,6 +614,7 @@ class ChildStream(PipedriveStream):
             row["id"] = f"{row['object']}:{inner.get('id')}" if self.resource.key_type == "string" else inner.get("id")
         if context is not None and self.resource.parent_key:
             row[parent_column(self.resource)] = context.get("parent_id")
+            row.update(parent_params.record_columns(self.resource, context))
         if self.resource.key_is_global:
             key = row.get(self.resource.key)
             if key in self._seen_keys:
@@ -627,4 +643,4 @@ def child_context_of(record: Mapping[str, Any], resource: Resource) -> dict[str,
     """The context children of a record are read with (none for records the list marks deleted)."""
     if (resource.delete_marker and record.get(resource.delete_marker)) or record.get(resource.key) is None:
         return None
-    return {"parent_id": record[resource.key]}
+    return {"parent_id": record[resource.key], **parent_params.context_values(resource, record)}

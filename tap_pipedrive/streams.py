@@ -12,6 +12,7 @@ from typing import Any
 from typing_extensions import override
 
 from pipedrive_core.catalogue import Replication, Resource, active
+from tap_pipedrive.bulk import BulkChildStream
 from tap_pipedrive.client import ChildStream, PipedriveStream, parent_column
 
 
@@ -60,7 +61,7 @@ def primary_keys_for(res: Resource) -> tuple[str, ...]:
     the catalogue says the child's key is global."""
     if res.parent is None or res.key_is_global:
         return (res.key,)
-    return (parent_column(res), res.key)
+    return (parent_column(res), *(res.key_columns or (res.key,)))
 
 
 def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[str, type[PipedriveStream]]:
@@ -75,7 +76,7 @@ def build_stream_classes(resources: Iterable[Resource] | None = None) -> dict[st
         elif res.parent is None:
             base = TopLevelStream
         else:
-            base = ChildStream
+            base = BulkChildStream if res.bulk_path else ChildStream
         attrs: dict[str, Any] = {
             "resource": res,
             "name": res.name,

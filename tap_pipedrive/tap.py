@@ -28,11 +28,13 @@ from tap_pipedrive.client import ApiStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
+from tap_pipedrive.file_content import CONTENT_PROPERTIES, FileContent, content_for
 from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
 from tap_pipedrive.streams import STREAM_CLASSES
+from tap_pipedrive.user_search import FIND_STREAMS, find_stream_classes
 
 logger = logging.getLogger("tap-pipedrive")
 
@@ -99,6 +101,21 @@ TAP_SETTINGS = th.PropertiesList(
         th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
         description="Adds search streams: an object mapping deals, persons, organizations, products or "
         "items (item search) to a list of terms, e.g. {\"persons\": [\"acme\"]}. Each term is one partition.",
+    ),
+    th.Property(
+        "download_file_content",
+        th.BooleanType,
+        default=False,
+        description="Download the bytes of every file the files stream emits (GET /v1/files/{id}/download, 20 "
+        "tokens each; only new and changed files on incremental runs) into file_content_dir; records then carry "
+        "content_path and content_sha256.",
+    ),
+    th.Property(
+        "file_content_dir",
+        th.StringType,
+        default="file_content",
+        description="Directory the file bytes are written to (download_file_content), one file per Pipedrive file "
+        "named <id>-<file name>, plus a .manifest.json that lets later runs skip unchanged files.",
     ),
     th.Property(
         "search_exact_match",
@@ -188,7 +205,7 @@ def _check_include_fields(value: Any) -> None:
 
 def _check_search_terms(value: Any) -> None:
     """``search_terms`` keys name search streams; an unknown key would be ignored without a word."""
-    known = sorted(spec.config_key for spec in SEARCH_STREAMS.values())
+    known = sorted(spec.config_key for spec in (*SEARCH_STREAMS.values(), *FIND_STREAMS.values()))
     unknown = sorted(str(k) for k in (value or {}) if k not in known)
     if unknown:
         raise ConfigError(f"search_terms: {', '.join(unknown)} is not searchable; use {', '.join(known)}")
@@ -244,6 +261,11 @@ class TapPipedrive(CompatTap):
             return ClientConfig.from_config(self.config, user_agent=f"tap-pipedrive/{self.plugin_version}")
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+
+    @cached_property
+    def file_content(self) -> FileContent | None:
+        """The downloader of file bytes (``download_file_content``), or ``None``."""
+        return content_for(self.config, self.session, logger)
 
     @cached_property
     def session(self) -> PipedriveSession:
@@ -333,6 +355,8 @@ class TapPipedrive(CompatTap):
         plan = self.custom_field_plan(resource)
         if plan is not None:
             schema["properties"].update(plan.schema_properties())
+        if resource.download_path:
+            schema["properties"].update(CONTENT_PROPERTIES)
         if resource.fields_of:
             schema["properties"]["column"] = {"type": ["string", "null"]}
             schema["properties"]["columns"] = {"type": ["array", "null"], "items": {"type": "string"}}
@@ -393,6 +417,9 @@ class TapPipedrive(CompatTap):
         for name, cls in search_stream_classes().items():
             if terms.get(SEARCH_STREAMS[name].config_key):
                 streams.append(cls(self))
+        for name, find_cls in find_stream_classes().items():
+            if terms.get(FIND_STREAMS[name].config_key):
+                streams.append(find_cls(self))
         if reconciled_streams(self.config):
             streams.append(DeletedRecordsStream(self))
         return streams
