@@ -24,20 +24,8 @@ from pipedrive_core.http import PipedriveClient
 from pipedrive_core.http.errors import NotFoundError
 from target_pipedrive.translate import RecordError
 
-#: search ``fields=`` values Pipedrive accepts per resource (v2 search endpoints)
-SEARCH_FIELDS: Mapping[str, frozenset[str]] = {
-    "persons": frozenset({"email", "phone", "name", "notes", "custom_fields"}),
-    "organizations": frozenset({"name", "address", "notes", "custom_fields"}),
-    "deals": frozenset({"title", "notes", "custom_fields"}),
-    "products": frozenset({"name", "code", "custom_fields"}),
-    "leads": frozenset({"title", "notes", "custom_fields"}),
-}
 #: body field → search field, where Pipedrive's names differ
 SEARCH_ALIASES: Mapping[str, str] = {"emails": "email", "email": "email", "phones": "phone", "phone": "phone"}
-#: the field a resource's records are usually told apart by, for reconciling without ``match_on``
-NATURAL_FIELD: Mapping[str, str] = {
-    "persons": "name", "organizations": "name", "deals": "title", "products": "name", "leads": "title",
-}
 
 
 class FieldCache(FieldDefinitions):
@@ -169,8 +157,8 @@ class Finder:
     def _search_ids(self, field: str, term: Any) -> list[str] | None:
         """Candidate ids from the resource's search endpoint, or ``None`` when it cannot search ``field``."""
         writes = self.resource.writes
-        allowed = SEARCH_FIELDS.get(self.resource.name)
-        if writes is None or writes.search_path is None or allowed is None or term in (None, ""):
+        allowed = writes.search_fields if writes is not None else frozenset()
+        if writes is None or writes.search_path is None or not allowed or term in (None, ""):
             return None
         fields = self.fields()
         custom = field in fields and fields[field].is_custom
@@ -239,7 +227,7 @@ class Finder:
         terms = comparable_terms(body, fields)
         if not terms:
             return None
-        natural = NATURAL_FIELD.get(self.resource.name)
+        natural = self.resource.natural_field
         candidates: list[dict[str, Any]] = []
         ids = self._search_ids(natural, terms[natural]) if natural and terms.get(natural) else None
         if ids is not None:

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("created", "updated", "deleted", "skipped_unchanged", "skipped", "rejected")
+OUTCOMES = ("created", "updated", "deleted", "already_gone", "skipped_unchanged", "skipped", "rejected")
 
 
 @dataclass
@@ -32,6 +32,10 @@ class Summary:
             bucket = self.samples.setdefault(kind, [])
             if len(bucket) < limit:
                 bucket.append(item)
+
+    def totals_by_outcome(self) -> dict[str, int]:
+        """Every outcome's count over all streams (progress lines)."""
+        return {o: self.total(o) for o in OUTCOMES}
 
     def total(self, outcome: str) -> int:
         """All streams' count of ``outcome``."""
@@ -66,6 +70,8 @@ class Summary:
                 f"deleted {data['deleted']}, skipped unchanged {data['skipped_unchanged']}, "
                 f"skipped {data['skipped']}, rejected {data['rejected']}; requests made {data['requests']}"
             )
+        if data["already_gone"]:  # deletes of ids Pipedrive no longer had: nothing was deleted by this run
+            head = head.replace("; requests made", f", already gone {data['already_gone']}; requests made")
         lines = [head]
         for stream, counts in data["streams"].items():
             parts = ", ".join(f"{k}={v}" for k, v in counts.items() if v)

@@ -8,25 +8,30 @@ Pipedrive's own titles such as ``callLogs``), or through the ``stream_map`` sett
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from singer_sdk import Sink, Target
+import sqlalchemy as sa
+from singer_sdk import Sink
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine, SingerReadError
 from singer_sdk.singerlib.json import deserialize_json
+from typing_extensions import override
 
 from pipedrive_core.catalogue import CATALOGUE, Resource
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient
+from pipedrive_core.http.errors import PipedriveError
 from pipedrive_core.settings import CONNECTION_SETTINGS
 from target_pipedrive.deadletter import DeadLetter
-from target_pipedrive.ledger import DEFAULT_LEDGER_URL, Ledger
+from target_pipedrive.ledger import Ledger, LedgerError, account_key, default_ledger_url
 from target_pipedrive.planner import StreamPlan
-from target_pipedrive.sinks import PipedriveSink
+from target_pipedrive.sdk_compat import CompatTarget
+from target_pipedrive.sinks import BatchFileRefusedError, PipedriveSink
 from target_pipedrive.translate import ColumnNames, UnknownFields
 from target_pipedrive.writer import (
     RejectedRecordsError,
@@ -35,6 +40,8 @@ from target_pipedrive.writer import (
     StreamContext,
     resource_rank,
 )
+
+logger = logging.getLogger("target_pipedrive")
 
 STRING_LISTS = th.ObjectType(additional_properties=th.ArrayType(th.StringType))
 
@@ -70,7 +77,9 @@ TARGET_SETTINGS = th.PropertiesList(
         "delete_flag_field",
         th.StringType,
         default="_sdc_deleted_at",
-        description="Column that marks a record for deletion when it holds a value (a timestamp, true, …).",
+        description="Column that requests a delete: a timestamp, a date or a true-like value (true, yes, y, 1) "
+        "deletes; false-like values (false, no, n, 0), zero and empty values do not; anything else rejects the "
+        "record.",
     ),
     th.Property(
         "bulk_delete_batch_size",
@@ -116,9 +125,24 @@ TARGET_SETTINGS = th.PropertiesList(
     th.Property(
         "ledger_url",
         th.StringType,
-        default=DEFAULT_LEDGER_URL,
         description="SQLAlchemy URL of the ledger (source key → Pipedrive id, payload hashes, create journal), "
-        "e.g. postgresql+psycopg://user@host/db. Holds no secrets.",
+        "e.g. postgresql+psycopg://user@host/db (needs the postgres extra). Default: ledger.sqlite in the "
+        "per-user data directory (~/.local/share/target-pipedrive on Linux). Rows are keyed by API host and "
+        "Pipedrive company. Holds no secrets.",
+    ),
+    th.Property(
+        "ledger_lock_wait_seconds",
+        th.NumberType,
+        default=300,
+        description="How long a run waits for another run writing to the same company with the same ledger "
+        "before it stops (two runs at once would duplicate records).",
+    ),
+    th.Property(
+        "references",
+        th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)),
+        description="Stream → {reference column → stream whose source key the column holds}, e.g. "
+        '{"crm-persons": {"org_id": "crm-organizations"}}: a person\'s org_id carries the organization\'s '
+        "ext_id, translated to its Pipedrive id through the ledger (the referenced stream is written first).",
     ),
     th.Property(
         "custom_field_names",
@@ -150,10 +174,11 @@ class _Reader(SingerReader):
 
 
 class StreamMappingError(ValueError):
-    """A stream names no writable Pipedrive resource (unknown, retired or read-only)."""
+    """A stream names no writable Pipedrive resource (unknown, retired or read-only), or its settings name
+    columns it does not have."""
 
 
-class TargetPipedrive(Target):
+class TargetPipedrive(CompatTarget):
     """Singer target for Pipedrive."""
 
     name = "target-pipedrive"
@@ -174,18 +199,16 @@ class TargetPipedrive(Target):
 
     # --- configuration -------------------------------------------------------------------------------
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's JSON-schema check, then the connection rules (URL, TLS, credentials): a bad setting is one
-        configuration error at start-up instead of a traceback at the first write."""
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if errors or not raise_errors:
-            return errors
+    @override
+    def check_config(self) -> None:
+        """The connection rules (URL, TLS, credentials): a bad setting is one configuration error at start-up
+        instead of a traceback at the first write."""
         try:
-            ClientConfig.from_config(self._config)
+            ClientConfig.from_config(self.raw_config())
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
-        return errors
 
+    @override
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Run the target; a run-level failure ends with exit code 1 and its reason on one line (the summary
@@ -193,7 +216,7 @@ class TargetPipedrive(Target):
         try:
             super().invoke(*args, **kwargs)
         except (RejectedRecordsError, RunStoppedError, StreamMappingError, SingerReadError,
-                RecordsWithoutSchemaException) as exc:
+                RecordsWithoutSchemaException, LedgerError, BatchFileRefusedError, PipedriveError) as exc:
             cls.logger.error("Stopping: %s", str(exc).splitlines()[0])
             raise SystemExit(1) from None
 
@@ -237,6 +260,7 @@ class TargetPipedrive(Target):
                     continue
         return frozenset(out)
 
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """Refuse unknown, retired and read-only streams up front, with the reason."""
         self.resolve_resource(stream_name)
@@ -248,7 +272,7 @@ class TargetPipedrive(Target):
         if self._runtime is None:
             cfg = self.config
             client = PipedriveClient(ClientConfig.from_config(cfg, user_agent="target-pipedrive"))
-            ledger = Ledger(str(cfg.get("ledger_url") or DEFAULT_LEDGER_URL), account=client.config.api_url)
+            ledger = self._open_ledger(client)
             path = cfg.get("dead_letter_path") or "target-pipedrive-dead-letter.jsonl"
             self._runtime = Runtime(
                 client,
@@ -261,7 +285,78 @@ class TargetPipedrive(Target):
             )
         return self._runtime
 
-    def stream_context(self, stream_name: str, key_properties: list[str]) -> StreamContext:
+    def _open_ledger(self, client: PipedriveClient) -> Ledger:
+        """The ledger of the token's company: adopt rows written before ledgers knew the company only when they
+        belong to it, take the one-writer lease, and say which ledger is in use."""
+        url = str(self.config.get("ledger_url") or default_ledger_url())
+        host = client.config.api_url
+        company = company_of(client)
+        ledger = Ledger(url, account=account_key(host, company))
+        try:
+            self._adopt_legacy(ledger, client, host, company)
+            ledger.acquire(wait_seconds=float(self.config.get("ledger_lock_wait_seconds", 300)))
+        except BaseException:
+            ledger.engine.dispose()
+            raise
+        self.logger.info("ledger in use: %s (account %s, %d mappings)", _shown(url), ledger.account, ledger.count())
+        return ledger
+
+    def _adopt_legacy(self, ledger: Ledger, client: PipedriveClient, host: str, company: str) -> None:
+        """Rows keyed by the host alone may belong to another company behind the same host (sandbox and
+        production share api.pipedrive.com): adopt them only when the records they name exist here."""
+        legacy = ledger.legacy_count(host)
+        if not legacy:
+            return
+        for resource, pid in ledger.legacy_sample(host):
+            res = CATALOGUE.get(resource)
+            if res is None or res.is_child:
+                continue
+            try:
+                client.request("GET", res.item_path.format(id=pid), resource=res.name)
+            except PipedriveError as exc:
+                if exc.status not in {400, 404, 410}:
+                    raise
+                msg = (
+                    f"the ledger holds {legacy} mappings written for {host} before ledgers were keyed by company, "
+                    f"and they name records this token's company ({company}) does not have ({resource} id {pid}): "
+                    "they belong to another company, and using them would overwrite unrelated records. Run with "
+                    "that company's token once (to adopt them), or give this company its own ledger_url"
+                )
+                raise LedgerError(msg) from None
+        moved = ledger.adopt_legacy(host)
+        self.logger.warning("ledger: %d mappings written before ledgers were keyed by company adopted by company "
+                            "%s (their records exist there)", moved, company)
+
+    def _check_columns(self, stream_name: str, schema: Mapping[str, Any], plan: StreamPlan) -> None:
+        """``source_key``, ``match_on`` and ``references`` must name columns of the stream: a typo would
+        silently create duplicates (no key, no match). Checked when the SCHEMA arrives, before any write."""
+        props = set((schema or {}).get("properties") or {})
+        if not props:
+            return
+        named = {"source_key": plan.source_key, "match_on": plan.match_on, "references": tuple(plan.links)}
+        for setting, columns in named.items():
+            missing = [c for c in columns if c not in props]
+            if missing:
+                msg = (
+                    f"stream {stream_name!r}: {setting} names column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(repr(c) for c in missing)} that the stream does not have (its columns: "
+                    f"{', '.join(sorted(props))}); nothing was written"
+                )
+                raise StreamMappingError(msg)
+
+    def _links(self, stream_name: str) -> dict[str, str]:
+        """The ``references`` of a stream: column → the resource of the stream whose source key it holds."""
+        table: Mapping[str, Mapping[str, str]] = self.config.get("references") or {}
+        return {column: self.resolve_resource(other).name for column, other in (table.get(stream_name) or {}).items()}
+
+    def linked_streams(self, stream_name: str) -> set[str]:
+        """Streams whose source keys this stream's reference columns hold (written before it)."""
+        table: Mapping[str, Mapping[str, str]] = self.config.get("references") or {}
+        return set((table.get(stream_name) or {}).values())
+
+    def stream_context(
+        self, stream_name: str, key_properties: list[str], schema: Mapping[str, Any] | None = None
+    ) -> StreamContext:
         """The writer's view of a stream: resource, identity columns, match_on, delete flag."""
         resource = self.resolve_resource(stream_name)
         source_key = self._per_stream("source_key", stream_name)
@@ -277,14 +372,38 @@ class TargetPipedrive(Target):
             delete_flag=self.config.get("delete_flag_field") or "_sdc_deleted_at",
             replicated=self._replicated(),
             skip_unchanged=self.config.get("skip_unchanged", True) is not False,
+            links=self._links(stream_name),
         )
+        self._check_columns(stream_name, schema or {}, plan)
         unknown: UnknownFields = "drop" if self.config.get("unknown_fields") == "drop" else "error"
         names: ColumnNames = "auto"
         if self.config.get("custom_field_names") in {"key", "name"}:
             names = self.config["custom_field_names"]
         context = StreamContext(self.runtime, plan, unknown_fields=unknown, column_names=names)
         self._contexts[stream_name] = context
+        self._warn_if_new_ledger(resource)
         return context
+
+    def _warn_if_new_ledger(self, resource: Resource) -> None:
+        """A new, empty ledger meeting an account that already holds records of the stream's resource usually
+        means the ledger moved (another directory, another ledger_url): every record would be created again."""
+        runtime = self.runtime
+        if resource.is_child or resource.fields_of or runtime.ledger.count() or resource.writes is None:
+            return
+        try:
+            page = next(iter(runtime.client.iter_pages(
+                resource.read_path, pagination=resource.pagination, params=dict(resource.read_params),
+                page_limit=1, resource=resource.name,
+            )), [])
+        except PipedriveError:
+            return
+        if page:
+            self.logger.warning(
+                "LEDGER IS EMPTY but Pipedrive already holds %s records: if earlier runs wrote them, this run "
+                "creates them again (duplicates). Point ledger_url at the ledger those runs used (now: %s), or "
+                "set match_on for this stream",
+                resource.name, _shown(str(self.config.get("ledger_url") or default_ledger_url())),
+            )
 
     # --- draining ------------------------------------------------------------------------------------
 
@@ -296,21 +415,25 @@ class TargetPipedrive(Target):
     def _ordered(self, sinks: Iterable[Sink]) -> list[Sink]:
         return sorted(sinks, key=lambda s: s.rank if isinstance(s, PipedriveSink) else 1000)
 
-    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+    @override
+    def drain_in_order(self, sinks: list[Sink]) -> None:
         """Drain in dependency order, one sink at a time (each batch is parallel inside the writer)."""
-        for sink in self._ordered(list(sink_list)):
+        for sink in self._ordered(sinks):
             self.drain_one(sink)
 
     def drain_dependencies(self, sink: PipedriveSink) -> None:
-        """Before a sink writes, flush pending records of the resources it may reference."""
-        for other in self._ordered(list(self._sinks_active.values())):
-            if other is sink or not isinstance(other, PipedriveSink) or other.rank >= sink.rank:
+        """Before a sink writes, flush pending records of the resources it may reference (lower rank) and of
+        the streams its ``references`` name."""
+        linked = self.linked_streams(sink.stream_name)
+        for other in self._ordered(self.active_sinks()):
+            if other is sink or not isinstance(other, PipedriveSink):
                 continue
-            if other.current_size:
+            if (other.rank < sink.rank or other.stream_name in linked) and other.current_size:
                 self.drain_one(other)
 
     # --- end of run ----------------------------------------------------------------------------------
 
+    @override
     def process_endofpipe(self) -> None:
         """Drain everything, then report what was done (also when draining failed)."""
         try:
@@ -327,6 +450,25 @@ class TargetPipedrive(Target):
         sys.stderr.write(runtime.summary.render() + "\n")
         sys.stderr.flush()
         self.logger.info("target-pipedrive summary: %s", json.dumps(runtime.summary.as_dict(), sort_keys=True))
+
+
+def company_of(client: PipedriveClient) -> str:
+    """The Pipedrive company behind the credentials (``GET /v1/users/me`` → ``company_id``)."""
+    body = client.request("GET", "/v1/users/me", resource="users")
+    data = body.get("data") if isinstance(body, dict) else None
+    company = data.get("company_id") if isinstance(data, dict) else None
+    if company in (None, ""):
+        msg = "GET /v1/users/me answered without a company_id: cannot tell which Pipedrive company the token is for"
+        raise LedgerError(msg)
+    return str(company)
+
+
+def _shown(url: str) -> str:
+    """A ledger URL for logs: any password replaced."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):  # an unparsable URL is shown by its scheme only
+        return url.split("://", 1)[0] + "://…"
 
 
 if __name__ == "__main__":  # pragma: no cover

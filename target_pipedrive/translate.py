@@ -22,17 +22,13 @@ from typing import Any, Literal
 
 from pipedrive_core.catalogue import Resource
 from pipedrive_core.fields import FieldDef, UnknownOptionError, assign_columns, flatten_v2, nest_v2
+from pipedrive_core.values import plain_number
 
 UnknownFields = Literal["error", "drop"]
 ColumnNames = Literal["key", "name", "auto"]
 
 #: columns that are never sent: Singer metadata is recognised by prefix
 SDC_PREFIX = "_sdc_"
-
-#: convenience columns a warehouse table usually has, mapped to Pipedrive's list-of-objects fields
-LIST_ALIASES: Mapping[str, Mapping[str, str]] = {
-    "persons": {"email": "emails", "phone": "phones"},
-}
 
 
 class RecordError(ValueError):
@@ -88,18 +84,10 @@ def format_datetime(value: dt.datetime, style: Literal["v1", "iso"]) -> str:
 
 
 def _number(value: Any, column: str) -> int | float:
-    if isinstance(value, bool):
+    number = plain_number(value)
+    if number is None:
         raise RecordError(f"expected a number, got {value!r}", field=column)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (decimal.Decimal, float)):
-        return int(value) if value == int(value) else float(value)
-    if isinstance(value, str):
-        try:
-            return _number(decimal.Decimal(value.strip()), column)
-        except (decimal.InvalidOperation, ValueError):
-            pass
-    raise RecordError(f"expected a number, got {value!r}", field=column)
+    return number
 
 
 def _integer(value: Any, column: str) -> int:
@@ -360,10 +348,24 @@ class Translator:
         )
         reserved = frozenset(self.writable) | self.api.readable
         self.custom = CustomColumns(self.fields, reserved, column_names) if self.fields else None
-        self.aliases = LIST_ALIASES.get(resource.name, {})
+        self.aliases: Mapping[str, str] = resource.list_aliases
 
     def translate(self, record: Mapping[str, Any]) -> Payload:
-        """Translate every present column; raise :class:`RecordError` on the first bad one."""
+        """Translate every present column; raise :class:`RecordError` on the first bad value, or naming *every*
+        unknown column at once (fixing them one run at a time would take as many runs)."""
+        unknown: list[str] = []
+        payload = self._translate(record, unknown)
+        if unknown:
+            names = ", ".join(repr(c) for c in unknown)
+            raise RecordError(
+                f"unknown field{'s' if len(unknown) > 1 else ''}: {self.resource.name} has no writable field or "
+                f"custom field called {names} (set unknown_fields: drop to ignore such columns, or rename them "
+                "with a stream map)",
+                field=", ".join(unknown),
+            )
+        return payload
+
+    def _translate(self, record: Mapping[str, Any], unknown: list[str]) -> Payload:
         builtin: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         dropped: list[str] = []
@@ -396,11 +398,8 @@ class Translator:
                 dropped.append(column)  # read-only (id, add_time, …): expected in a round trip
                 continue
             if self.unknown_fields == "error":
-                raise RecordError(
-                    f"unknown field: {self.resource.name} has no writable field or custom field called "
-                    f"{column!r} (set unknown_fields: drop to ignore such columns, or rename it with a stream map)",
-                    field=column,
-                )
+                unknown.append(column)
+                continue
             dropped.append(column)
         return Payload(builtin, custom, dropped)
 
@@ -440,7 +439,9 @@ class Translator:
         allowed = self.api.create if create else self.api.update
         builtin = {k: v for k, v in payload.builtin.items() if not allowed or k in allowed}
         if create:
-            missing = [f for f in self.api.required if builtin.get(f) in (None, "", [])]
+            # a multipart upload's file part comes from the record's content columns, not from the body
+            parts = {k for k, v in self.api.create.items() if v.get("format") == "binary"}
+            missing = [f for f in self.api.required if f not in parts and builtin.get(f) in (None, "", [])]
             if missing:
                 raise RecordError(
                     f"missing required field{'s' if len(missing) > 1 else ''} for a new {self.resource.name} "

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipedrive_emulator.server import Emulator
-from target_pipedrive.ledger import Ledger
+from target_pipedrive.ledger import Ledger, account_key
 from target_pipedrive.planner import key_string
 from tests.reliability.conftest import TARGET_FAST
 from tests.target.conftest import empty_sizes, record, run_target, schema
@@ -101,7 +101,7 @@ def test_every_record_is_written_once_or_rejected_with_a_reason(world, data):
     run = run_target(world["config"], schema("persons", _props(world), ["ext"]),
                      *(record("persons", r) for r in rows))
     letters = {d["key"]: d for d in _dead_letters(world["dead"])[before:]}
-    ledger = Ledger(world["config"]["ledger_url"], account=emu.url)
+    ledger = Ledger(world["config"]["ledger_url"], account=account_key(emu.url, 1))
     try:
         for row in rows:
             key = key_string([row["ext"]])

@@ -6,11 +6,10 @@ from target_pipedrive.sinks import PipedriveSink
 from target_pipedrive.target import TargetPipedrive
 
 
-def test_default_batch_is_1000_records_not_the_sdk_10000(tmp_path):
+def test_default_batch_is_1000_records_not_the_sdk_10000(config):
     assert PipedriveSink.MAX_SIZE_DEFAULT == 1000
     target = TargetPipedrive(
-        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True,
-                "ledger_url": f"sqlite:///{tmp_path}/ledger.sqlite"},
+        config={**config, "dry_run": True},
         parse_env_config=False,
         validate_config=True,
     )
@@ -18,10 +17,9 @@ def test_default_batch_is_1000_records_not_the_sdk_10000(tmp_path):
     assert sink.max_size == 1000
 
 
-def test_batch_size_rows_still_overrides(tmp_path):
+def test_batch_size_rows_still_overrides(config):
     target = TargetPipedrive(
-        config={"api_token": "t", "api_url": "http://127.0.0.1:9", "dry_run": True, "batch_size_rows": 50,
-                "ledger_url": f"sqlite:///{tmp_path}/ledger.sqlite"},
+        config={**config, "dry_run": True, "batch_size_rows": 50},
         parse_env_config=False,
         validate_config=True,
     )

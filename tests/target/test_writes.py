@@ -288,7 +288,7 @@ def test_summary_is_printed_at_the_end(emulator, config, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "target-pipedrive done: created 1, updated 0, deleted 0, skipped unchanged 0" in out.stderr
-    assert "requests made 2" in out.stderr  # personFields + POST
+    assert "requests made 4" in out.stderr  # users/me (company), new-ledger check, personFields, POST
     assert out.stdout.strip().splitlines()[-1] == '{"bookmarks": {"x": 1}}'
 
 
