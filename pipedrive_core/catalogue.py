@@ -692,6 +692,10 @@ RESOURCES: tuple[Resource, ...] = (
     _child("permission_set_assignments", "permissionSets/{id}/assignments", "permission_sets",
            "/v1/permissionSets/{parent_id}/assignments", key="user_id",
            description="Users assigned to each permission set."),
+    _child("goal_results", "goals/{id}/results", "goals", "/v1/goals/{parent_id}/results",
+           key="period_start", key_type="string", pagination=Pagination.NONE, timestamp_style="iso",
+           parent_params=MappingProxyType({"period.start": "duration.start", "period.end": "duration.end"}),
+           description="Progress of each goal over its whole duration (period_start to period_end)."),
     *(
         _child(f"{entity}_changelog", f"{title}/{{id}}/changelog", title, f"/v1/{title}/{{parent_id}}/changelog",
                key="time", key_type="string", pagination=Pagination.CURSOR, key_columns=("time", "field_key"),
@@ -754,11 +758,3 @@ def active() -> tuple[Resource, ...]:
 def children_of(parent: str) -> tuple[Resource, ...]:
     """Active nested resources read per record of ``parent``."""
     return tuple(r for r in active() if r.parent == parent)
-
-
-def fields_resource_for(entity: str) -> Resource | None:
-    """The ``*_fields`` resource that describes the custom fields of ``entity``."""
-    res = CATALOGUE.get(entity)
-    if res is None or res.fields_resource is None:
-        return None
-    return CATALOGUE[res.fields_resource]

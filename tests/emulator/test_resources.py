@@ -178,6 +178,19 @@ def test_changelog_records_writes_newest_first(client: Client, entity):
     assert client.get(f"/v1/{entity}/999999/changelog").status_code == 404
 
 
+def test_goal_results(shared: Client):
+    store = shared.emu.store
+    goal = store.records("goals")[0]
+    period = {"period.start": "2026-01-01", "period.end": "2026-12-31"}
+    body = shared.ok("GET", f"/v1/goals/{goal['id']}/results", params=period)["data"]
+    pipelines = set(goal["type"]["params"]["pipeline_id"])
+    won = [d for d in store.records("deals") if d["won_time"] and "2026-01-01" <= d["won_time"][:10] <= "2026-12-31"
+           and d["pipeline_id"] in pipelines]
+    assert body == {"progress": len(won), "goal": goal}
+    assert shared.get(f"/v1/goals/{goal['id']}/results").status_code == 400
+    assert shared.get("/v1/goals/nope/results", params=period).status_code == 404
+
+
 def test_user_search(shared: Client):
     users = shared.emu.store.records("users")
     name = users[2]["name"].split()[0].lower()
