@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from pipedrive_core import openapi  # noqa: E402
 from pipedrive_core.catalogue import Resource, active, get  # noqa: E402
 from pipedrive_core.fields import ADDRESS_PARTS  # noqa: E402
+from tap_pipedrive import parent_params  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
 #: the 2026-01 v1 document still describes the legacy v1 entity lists (counts, mail times, …)
@@ -355,6 +356,20 @@ def mixed_flags(resolvers: Sequence[openapi.Resolver]) -> frozenset[str]:
     return frozenset(k for k, seen in kinds.items() if "boolean" in seen and seen & {"integer", "number"})
 
 
+def parent_param_columns(resource: Resource, parent: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns the tap adds from the parent's values a read was made with (catalogue ``parent_params``:
+    goal results get ``period_start``/``period_end`` from the goal's ``duration.start``/``duration.end``),
+    typed like those values in the parent's schema."""
+    out: dict[str, Any] = {}
+    for param, path in resource.parent_params.items():
+        node: Mapping[str, Any] = parent
+        for part in path.split("."):
+            node = (node.get("properties") or {}).get(part) or {}
+        described = f"The {resource.parent} record's {path} this record was read for (added by the tap)."
+        out[parent_params.column(param)] = {**node, "description": described}
+    return out
+
+
 class Generator:
     """Every active resource's schema from the documents in one directory."""
 
@@ -402,9 +417,11 @@ class Generator:
                 return schema
         return by_name(name)
 
-    def finish(self, resource: Resource, schema: dict[str, Any]) -> dict[str, Any]:
-        """Top level: key, replication key, parent column and include_fields columns present and typed."""
+    def finish(self, resource: Resource, schema: dict[str, Any], done: Mapping[str, Any]) -> dict[str, Any]:
+        """Top level: key, replication key, parent columns and include_fields columns present and typed
+        (``done``: the finished schemas so far, parents included)."""
         props: dict[str, Any] = dict(schema.get("properties") or {})
+        props.update(parent_param_columns(resource, done.get(str(resource.parent), {})))
         key_type = "integer" if resource.key_type == "integer" else "string"
         props[resource.key] = {**props.get(resource.key, {}), "type": [key_type, "null"]}
         if key_type != "string":
@@ -431,7 +448,9 @@ class Generator:
 
     def generate(self) -> dict[str, str]:
         """File name → JSON text for every active resource."""
-        schemas = {r.name: self.finish(r, self.record_schema(r)) for r in active()}
+        schemas: dict[str, dict[str, Any]] = {}
+        for res in sorted(active(), key=lambda r: r.parent is not None):  # parents first
+            schemas[res.name] = self.finish(res, self.record_schema(res), schemas)
         # Every *Fields answer has the same shape, but the documents describe each one partially: use the union.
         fields_names = [r.name for r in active() if r.fields_of]
         union: dict[str, Any] = {}

@@ -233,7 +233,7 @@ def test_every_emitted_key_is_declared(emulator: Emulator, flattening: bool) -> 
                 missing.setdefault(stream, set()).update(keys)
     assert not missing
     # Top-level keys the schema lacks never reach a record: singer-sdk drops them with this warning.
-    assert SDK_UNMAPPED not in result.log
+    assert not [line for line in result.log.splitlines() if SDK_UNMAPPED in line]
 
 
 def test_every_record_matches_its_schema_types(emulator: Emulator) -> None:
