@@ -161,28 +161,37 @@ def to_time(value: Any) -> str | None:
     return None
 
 
+def to_utc_time(value: Any) -> str | None:
+    """``HH:MM:SSZ``: a time of day Pipedrive gives in UTC, as JSON Schema's ``format: time`` (RFC 3339
+    full-time, which needs the offset) wants it; ``None`` for an impossible time."""
+    clock = to_time(value)
+    return None if clock is None else f"{clock}Z"
+
+
 Converter = Callable[[Any], Any]
 
 #: JSON-schema ``format`` → the converter that produces exactly that form
-BY_FORMAT: Mapping[str, Converter] = {"date-time": to_datetime, "date": to_date, "time": to_time}
+BY_FORMAT: Mapping[str, Converter] = {"date-time": to_datetime, "date": to_date, "time": to_utc_time}
 
 
 class TemporalColumns:
     """Puts every ``date-time``/``date``/``time`` column of a schema into its one form, record by record.
 
-    Built once per schema (top-level properties, and those of declared nested objects). Values that are not
+    Built once per schema (top-level properties, and those of declared nested objects); ``extra`` adds
+    columns the schema declares without a format (with their converter). Values that are not
     a real date or time become ``None``; :meth:`report` logs each column's first such raw value and how many
     there were, once, and forgets them.
     """
 
     __slots__ = ("_columns", "_nested", "_rejected")
 
-    def __init__(self, schema: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> None:
+    def __init__(self, schema: Mapping[str, Any], *, skip: frozenset[str] = frozenset(),
+                 extra: Mapping[str, Converter] | None = None) -> None:
         props = schema.get("properties") or {}
         self._columns: tuple[tuple[str, Converter], ...] = tuple(
             (name, BY_FORMAT[prop["format"]]) for name, prop in props.items()
             if name not in skip and isinstance(prop, Mapping) and prop.get("format") in BY_FORMAT
-        )
+        ) + tuple((name, convert) for name, convert in (extra or {}).items() if name in props and name not in skip)
         nested = []
         for name, prop in props.items():
             if isinstance(prop, Mapping) and isinstance(prop.get("properties"), Mapping):

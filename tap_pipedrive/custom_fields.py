@@ -24,6 +24,7 @@ from pipedrive_core.fields import (
     INTEGER_TYPES,
     NUMBER_TYPES,
     OPTION_TYPES,
+    TIME_TYPES,
     FieldDef,
     assign_columns,
     flat_schema,
@@ -31,7 +32,7 @@ from pipedrive_core.fields import (
     label_suffix,
     split_v2,
 )
-from pipedrive_core.values import to_int, to_number
+from pipedrive_core.values import to_int, to_number, to_time
 
 __all__ = ["CustomFieldPlan", "converter_for", "to_id_list", "to_int", "to_number", "to_text"]
 
@@ -179,8 +180,12 @@ class CustomFieldPlan:
             fdef = self.fields[plan.key]
             for flat_key, schema in flat_schema(fdef).items():
                 suffix = flat_key[len(plan.key):]
-                # format "time" is emitted as HH:MM:SS (what SQL loaders map to a TIME column)
-                props[plan.column + suffix] = {**schema, "description": describe(plan.key, suffix)}
+                column = {**schema, "description": describe(plan.key, suffix)}
+                if column.get("format") == "time":
+                    # JSON Schema's "time" is RFC 3339 full-time, with an offset; a custom time field is a wall-
+                    # clock time whose zone the API does not give: a plain HH:MM:SS string (see time_columns)
+                    del column["format"]
+                props[plan.column + suffix] = column
             if plan.labels is not None:
                 suffix = label_suffix(fdef.field_type) or ""
                 label_schema: dict[str, Any] = (
@@ -189,6 +194,16 @@ class CustomFieldPlan:
                 )
                 props[plan.column + suffix] = {**label_schema, "description": describe(plan.key, suffix)}
         return props
+
+    def time_columns(self) -> dict[str, Converter]:
+        """Custom time-of-day columns (declared without a format) → :func:`pipedrive_core.values.to_time`, so
+        the stream's temporal pass writes them ``HH:MM:SS`` and nulls impossible times."""
+        out: dict[str, Converter] = {}
+        for plan in self._planned:
+            if self.fields[plan.key].field_type in TIME_TYPES:
+                out[plan.column] = to_time
+                out.update((column, to_time) for _, column, _ in plan.subfields)
+        return out
 
     def rename_catalog_properties(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         """Catalog properties with custom columns renamed to this plan's columns.

@@ -209,7 +209,9 @@ def _temporal(stream: Any) -> TemporalColumns:
     if cached is not None and cached[0] is schema:
         return cached[1]
     rk = stream.replication_key
-    columns = TemporalColumns(schema, skip=frozenset({rk}) if rk else frozenset())
+    plan = getattr(stream, "plan", None)
+    columns = TemporalColumns(schema, skip=frozenset({rk}) if rk else frozenset(),
+                              extra=plan.time_columns() if plan is not None else None)
     if cached is not None:  # a new schema: keep counting what the old one's columns rejected
         for column, (count, raw) in cached[1].rejected.items():
             columns._reject(column, raw, count)
@@ -219,7 +221,8 @@ def _temporal(stream: Any) -> TemporalColumns:
 
 def normalize_temporal(stream: Any, record: dict[str, Any]) -> None:
     """Every ``format: date-time|date|time`` column of the stream's schema in its one form (RFC 3339 UTC,
-    ``YYYY-MM-DD``, ``HH:MM:SS``), ``None`` for impossible values (counted for :func:`report_temporal`).
+    ``YYYY-MM-DD``, ``HH:MM:SSZ``; custom wall-clock times ``HH:MM:SS``), ``None`` for impossible values
+    (counted for :func:`report_temporal`).
     The replication key is left to the bookmark logic, which normalizes it first."""
     columns = _temporal(stream)
     if columns:

@@ -22,6 +22,7 @@ from pipedrive_core.values import (
     to_int,
     to_number,
     to_time,
+    to_utc_time,
 )
 from tap_pipedrive.custom_fields import CustomFieldPlan
 
@@ -78,6 +79,7 @@ def test_to_date(raw, expected):
 )
 def test_to_time(raw, expected):
     assert to_time(raw) == expected
+    assert to_utc_time(raw) == (None if expected is None else f"{expected}Z")  # format: time (RFC 3339)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +139,7 @@ def test_temporal_columns_follow_the_schema_and_count_impossible_values(caplog):
     assert records[0] == {"id": 1, "update_time": "2024-02-21T07:18:14Z", "won_time": None, "due_date": None,
                           "due_time": None, "title": "0000-00-00", "flow": {"timestamp": "2024-02-21T07:18:14Z"}}
     assert records[1] == {"id": 2, "update_time": "2024-02-21T07:18:14Z", "won_time": None, "due_date": None,
-                          "due_time": "10:00:00", "flow": {"timestamp": None}}
+                          "due_time": "10:00:00Z", "flow": {"timestamp": None}}
     assert records[2] == {"id": 3, "due_date": "2024-02-29"}
     assert columns.rejected == {"due_date": (2, "2024-02-30"), "due_time": (1, "25:61:00"),
                                 "won_time": (1, "0000-00-00 00:00:00"), "flow.timestamp": (1, "2024-02-31 00:00:00")}
@@ -196,6 +198,22 @@ def test_apply_v2_equals_flatten_then_fill(labels, nested):
     expected: dict = {"id": 1}
     plan._fill(expected, flatten_v2(copy.deepcopy(nested), FIELDS), pop=False)
     assert list(got.items()) == list(expected.items())  # the same columns, values and column order
+
+
+def test_custom_time_columns_are_wall_clock_strings():
+    """Custom times carry no zone in the API: no ``format: time`` (RFC 3339 wants an offset), but still written
+    ``HH:MM:SS`` with impossible ones nulled, through the stream's temporal pass."""
+    plan = CustomFieldPlan.build(FIELDS, mode="key", reserved=[])
+    props = plan.schema_properties()
+    times = plan.time_columns()
+    keys = [k for k, f in FIELDS.items() if f.field_type in {"time", "timerange"}]
+    assert set(times) == {keys[0], keys[1], f"{keys[1]}_until"}
+    assert all("format" not in props[column] for column in times)
+    columns = TemporalColumns({"properties": props}, extra=times)
+    record = {keys[0]: "25:61:00", keys[1]: "09:30", f"{keys[1]}_until": "10:15:00"}
+    columns.apply(record)
+    assert record == {keys[0]: None, keys[1]: "09:30:00", f"{keys[1]}_until": "10:15:00"}
+    assert columns.rejected == {keys[0]: (1, "25:61:00")}
 
 
 def test_subfields_of_every_composite_type_are_planned():
