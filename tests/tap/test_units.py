@@ -199,8 +199,8 @@ def test_schema_type_per_field_type():
     plan = CustomFieldPlan.build(_fields(), mode="key", reserved=())
     props = plan.schema_properties()
     expected = {"int": ("integer", None), "double": ("number", None), "monetary": ("number", None),
-                "date": ("string", "date"), "time": ("string", "time"), "daterange": ("string", "date"),
-                "timerange": ("string", "time"), "enum": ("integer", None), "set": ("array", None),
+                "date": ("string", "date"), "time": ("string", None), "daterange": ("string", "date"),
+                "timerange": ("string", None), "enum": ("integer", None), "set": ("array", None),
                 "user": ("integer", None), "org": ("integer", None), "people": ("integer", None),
                 "address": ("string", None), "varchar": ("string", None), "text": ("string", None),
                 "phone": ("string", None)}
