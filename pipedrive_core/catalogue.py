@@ -129,6 +129,9 @@ class Resource:
     #: the boolean setting ``archived_setting`` is false
     archived_path: str | None = None
     archived_setting: str | None = None
+    #: whether ``archived_path`` accepts ``updated_since`` like the main list (``/v1/leads/archived`` does not:
+    #: it is read whole and rows older than the bookmark are dropped)
+    archived_updated_since: bool = True
     #: the boolean column marking deleted records the list still returns (deals: ``is_deleted``); such a
     #: resource reports its deletions itself and needs no reconciliation pass
     delete_marker: str | None = None
@@ -495,6 +498,9 @@ RESOURCES: tuple[Resource, ...] = (
         referenced_as=("lead_id",),
         natural_field="title",
         archived_path="/v1/leads/archived",
+        archived_updated_since=False,
+        replication=Replication.UPDATED_SINCE,
+        replication_key="update_time",
         description="Leads: GET /v1/leads lists the non-archived ones, GET /v1/leads/archived the archived ones.",
     ),
     Resource(

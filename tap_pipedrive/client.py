@@ -340,7 +340,13 @@ class PipedriveStream(ApiStream):
         lookback = float(self.config.get("lookback_seconds") or 0)
         floor = updated_since_start(start, lookback) if start else None
         if res.replication is Replication.UPDATED_SINCE and self.replication_key:
-            params.update(sort_by="update_time", sort_direction="asc")
+            if res.read_version == 1:  # v1 lists (leads) sort with ``sort=<field> ASC``
+                params["sort"] = f"{self.replication_key} ASC"
+            else:
+                params.update(sort_by="update_time", sort_direction="asc")
+            if context and context.get("is_archived") and not res.archived_updated_since:
+                # the archived list has no updated_since: read it whole, rows older than the floor are dropped
+                return ReadPlan("full", path, params, res.pagination, self.page_size, start, floor)
             if floor:
                 params["updated_since"] = to_rfc3339(floor)
             return ReadPlan("updated_since", path, params, res.pagination, self.page_size, start, floor)

@@ -172,3 +172,18 @@ def test_users_search_stream(emu: Emulator):
     assert {r["id"] for r in result.records["users_search"]} == wanted
     assert all(r["term"] == term and r["type"] == "user" for r in result.records["users_search"])
 
+
+
+def test_leads_incremental_where_the_api_allows(emu: Emulator):
+    first = run_tap(base_config(emu), streams=["leads"])
+    live = [r["id"] for r in first.records["leads"] if not r["is_archived"]]
+    emu.clock.advance(3600)
+    emu.store.update("leads", live[0], {"title": "changed lead"})
+    emu.store.update("leads", live[1], {"is_archived": True})
+    emu.reset_log()
+    second = run_tap(base_config(emu), streams=["leads"], state=first.state)
+    assert second.exit_code == 0, second.log[-2000:]
+    assert sorted(second.ids("leads")) == sorted(live[:2])
+    queries = {r.path: r.query for r in emu.requests.snapshot() if r.path.startswith("/v1/leads")}
+    assert "updated_since" in queries["/v1/leads"] and queries["/v1/leads"]["sort"] == "update_time ASC"
+    assert "updated_since" not in queries["/v1/leads/archived"]  # the archived list has no such filter
