@@ -98,13 +98,14 @@ class SearchStream(ApiStream):
                    "item": item}
 
 
-def search_stream_classes() -> dict[str, type[SearchStream]]:
-    """One class per search endpoint."""
+def search_stream_classes(specs: Mapping[str, SearchSpec] | None = None,
+                          base: type[SearchStream] | None = None) -> dict[str, type[SearchStream]]:
+    """One class per search endpoint (``specs``: the v2 searches unless given; ``base``: their stream class)."""
     return {
         name: type(
             "".join(p.title() for p in name.split("_")) + "Stream",
-            (SearchStream,),
+            (base or SearchStream,),
             {"name": name, "path": spec.path, "spec": spec, "__doc__": f"Search results of GET {spec.path}."},
         )
-        for name, spec in SEARCH_STREAMS.items()
+        for name, spec in (SEARCH_STREAMS if specs is None else specs).items()
     }

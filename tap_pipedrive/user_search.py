@@ -17,7 +17,7 @@ from typing_extensions import override
 from pipedrive_core.catalogue import Pagination, active
 from pipedrive_core.http import body_of
 from tap_pipedrive.client import ReadPlan
-from tap_pipedrive.search import SearchSpec, SearchStream
+from tap_pipedrive.search import SearchSpec, SearchStream, search_stream_classes
 
 if TYPE_CHECKING:
     import requests
@@ -47,13 +47,6 @@ class FindStream(SearchStream):
                 yield {"type": kind, "id": item.get("id"), "result_score": None, "item": item}
 
 
-def find_stream_classes() -> dict[str, type[FindStream]]:
+def find_stream_classes() -> dict[str, type[SearchStream]]:
     """One class per find endpoint."""
-    return {
-        name: type(
-            "".join(p.title() for p in name.split("_")) + "Stream",
-            (FindStream,),
-            {"name": name, "path": spec.path, "spec": spec, "__doc__": f"Search results of GET {spec.path}."},
-        )
-        for name, spec in FIND_STREAMS.items()
-    }
+    return search_stream_classes(FIND_STREAMS, FindStream)
