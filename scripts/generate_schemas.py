@@ -51,17 +51,6 @@ LEGACY_V1_FILE = "openapi-v1-2026-01-full.yaml"
 MAX_DEPTH = 6
 TEMPORAL_FORMATS = ("date-time", "date", "time")
 
-#: Properties every record of a stream gets from the tap itself (not from the API).
-EXTRA_PROPERTIES: dict[str, dict[str, Any]] = {
-    "deals": {
-        "is_archived": {"type": ["boolean", "null"], "description": "Whether the deal is archived."},
-        "archive_time": {"type": ["string", "null"], "format": "date-time",
-                         "description": "The date and time the deal was archived."},
-    },
-    "mail_threads": {"folder": {"type": ["string", "null"],
-                                "description": "The mailbox folder the thread was listed in (the tap's partition)."}},
-}
-
 #: Schemas for lists whose item schema the documents leave out (plain id lists).
 OVERRIDES: dict[str, dict[str, Any]] = {
     "deal_permitted_users": {
@@ -356,6 +345,19 @@ def mixed_flags(resolvers: Sequence[openapi.Resolver]) -> frozenset[str]:
     return frozenset(k for k, seen in kinds.items() if "boolean" in seen and seen & {"integer", "number"})
 
 
+def partition_columns(resource: Resource) -> dict[str, Any]:
+    """The keys of a read's partition context, which singer-sdk writes into every record that lacks them: the
+    catalogue's ``partitions`` (mail threads' ``folder``) and ``is_archived`` of a resource read from its live
+    and archived lists (``archived_path``)."""
+    out: dict[str, Any] = {}
+    for part in resource.partitions:
+        for key, value in part.items():
+            out[key] = {**from_example(key, value), "description": f"The {key} of the read's partition."}
+    if resource.archived_path:
+        out["is_archived"] = {"type": ["boolean", "null"], "description": "Whether the record is archived."}
+    return out
+
+
 def parent_param_columns(resource: Resource, parent: Mapping[str, Any]) -> dict[str, Any]:
     """The columns the tap adds from the parent's values a read was made with (catalogue ``parent_params``:
     goal results get ``period_start``/``period_end`` from the goal's ``duration.start``/``duration.end``),
@@ -437,13 +439,14 @@ class Generator:
             props[column] = {"type": [parent_type, "null"], "description": parent}
         if resource.has_custom_fields:
             props.pop("custom_fields", None)  # flattened into columns by the tap
+        for name, column_schema in partition_columns(resource).items():
+            props.setdefault(name, column_schema)
         for name in resource.include_fields:
             included: dict[str, Any] = props.get(name) or self.include_field(resource, name)
             description = str(included.get("description", ""))
             if "include_fields" not in description:
                 description = join_sentences(description, INCLUDE_FIELDS_NOTE)
             props[name] = {**included, "description": description}
-        props.update(copy.deepcopy(EXTRA_PROPERTIES.get(resource.name, {})))
         return {"type": "object", "properties": dict(sorted(props.items()))}
 
     def generate(self) -> dict[str, str]:
