@@ -439,10 +439,12 @@ class PipedriveStream(ApiStream):
                 self.logger.info("%s: skipped %d records already emitted (boundary second)",
                                  self.name, keeper.dedupe.suppressed)
             self._keeper, self._reading = None, None
-            report_temporal(self)  # impossible dates/times of this read: once per column, with a count
             for child in self.child_streams:
                 if isinstance(child, ChildStream):
                     child.flush_metrics()
+            partitions = self.partitions
+            if self.parent_stream_type is None and (not complete or not partitions or context == partitions[-1]):
+                _report_temporal_tree(self)  # the stream's impossible dates/times: once per column, with a count
 
     @override
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:
@@ -627,6 +629,12 @@ class ChildStream(PipedriveStream):
                 return None  # already emitted under another parent in this run
             self._seen_keys.add(key)
         return super().post_process(row, context)
+
+
+def _report_temporal_tree(stream: Any) -> None:
+    report_temporal(stream)
+    for child in stream.child_streams:
+        _report_temporal_tree(child)
 
 
 def parent_column(resource: Resource) -> str:

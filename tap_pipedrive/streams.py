@@ -14,6 +14,7 @@ from typing_extensions import override
 from pipedrive_core.catalogue import Replication, Resource, active
 from tap_pipedrive.bulk import BulkChildStream
 from tap_pipedrive.client import ChildStream, PipedriveStream, parent_column
+from tap_pipedrive.fastpath import report_temporal
 
 
 class TopLevelStream(PipedriveStream):
@@ -50,6 +51,7 @@ class FieldsStream(PipedriveStream):
             subfields = self.tap.field_subfields(self.resource.name, key)
             record["columns"] = [column, *(f"{column}_{s}" for s in subfields)]
             yield record
+        report_temporal(self)  # impossible dates/times among the definitions: once per column, with a count
 
 
 def _class_name(name: str) -> str:
