@@ -733,6 +733,7 @@ EXTRA_READ_TOKEN_COSTS: MappingProxyType[str, int] = MappingProxyType({
     "/v1/leads/archived": 40,
     "/api/v2/deals/products": 10,
     "/api/v2/deals/installments": 10,
+    "/v1/users/find": 40,
 })
 
 

@@ -21,11 +21,17 @@ from tap_pipedrive.metering import request_cost
 from tap_pipedrive.search import SEARCH_STREAMS
 from tap_pipedrive.streams import primary_keys_for
 from tap_pipedrive.tap import TAP_SETTINGS
+from tap_pipedrive.user_search import FIND_STREAMS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "tap.md"
 
 
 def _replication(res: Resource) -> str:
+    if res.replication is Replication.UPDATED_SINCE and res.read_version == 1:
+        text = f"incremental: `updated_since` + `sort={res.replication_key} ASC` (`{res.replication_key}`)"
+        if res.archived_path and not res.archived_updated_since:
+            text += "; the archived list has no `updated_since`: read whole, older rows dropped"
+        return text
     if res.replication is Replication.UPDATED_SINCE:
         return "incremental: `updated_since` + `sort_by=update_time` (`update_time`)"
     if res.replication is Replication.RECENTS:
@@ -55,6 +61,10 @@ def streams_table() -> str:
         rows.append(f"| `{name}` (with `search_terms.{spec.config_key}`) | `GET {spec.path}?term=` | v2 | "
                     f"full table, one partition per term | term, type, id | with its setting | 1 request per "
                     f"100 results and term; {read_token_cost(spec.path)} tokens each |")
+    for name, spec in FIND_STREAMS.items():
+        rows.append(f"| `{name}` (with `search_terms.{spec.config_key}`) | `GET {spec.path}?term=` | v1 | "
+                    f"full table, one partition per term | term, type, id | with its setting | 1 request per term; "
+                    f"{read_token_cost(spec.path)} tokens each |")
     rows.append("| `deleted_records` (with `reconcile_deletes`) | the named streams' lists, ids only | v1/v2 | "
                 "ids gone since the previous pass, one partition per stream | stream, id | with its setting | the "
                 "named streams' full lists, plus 1 request per candidate deletion (confirmed gone) |")

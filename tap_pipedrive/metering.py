@@ -60,7 +60,10 @@ def summary_line(stream: ApiStream) -> str:
 def request_cost(res: Resource) -> str:
     """Requests per run and Pipedrive tokens per request (``x-token-cost``), as the docs and ``--about`` say."""
     per_page = "1 request" if res.pagination is Pagination.NONE else f"1 request per {res.page_limit} records"
-    if res.parent is not None:
+    if res.parent is not None and res.bulk_path:
+        runs = (f"1 request per {res.bulk_max} `{res.parent}` records read (`GET {res.bulk_path}?{res.bulk_param}=`, "
+                f"more above {res.page_limit} records)")
+    elif res.parent is not None:
         runs = f"1 request per `{res.parent}` record read" + (
             "" if res.pagination is Pagination.NONE else f" (more above {res.page_limit} per parent)")
     elif res.replication is Replication.RECENTS:
@@ -69,7 +72,8 @@ def request_cost(res: Resource) -> str:
         runs = per_page
     if res.archived_path:
         runs += f", plus the archived list ({read_token_cost(res.archived_path)} tokens per request)"
-    return f"{runs}; {res.read_token_cost} tokens each"
+    plan = f"; {res.min_plan.capitalize()} plan and above (skipped below)" if res.min_plan else ""
+    return f"{runs}; {res.read_token_cost} tokens each{plan}"
 
 
 def cost_overview() -> str:

@@ -99,8 +99,9 @@ TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "search_terms",
         th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
-        description="Adds search streams: an object mapping deals, persons, organizations, products or "
-        "items (item search) to a list of terms, e.g. {\"persons\": [\"acme\"]}. Each term is one partition.",
+        description="Adds search streams: an object mapping deals, persons, organizations, products, leads, "
+        "users (GET /v1/users/find) or items (item search) to a list of terms, e.g. {\"persons\": [\"acme\"]}. "
+        "Each term is one partition.",
     ),
     th.Property(
         "download_file_content",
