@@ -460,7 +460,8 @@ def test_per_parent_children_are_opt_in_and_say_what_they_cost():
     for name, cls in tap_classes.items():
         assert cls.selected_by_default is (cls.resource.parent is None), name
     overview = cost_overview()
-    assert "- deal_products [opt-in]: 1 request per `deals` record read".replace("`", "") in overview
+    assert "- deal_products [opt-in]: 1 request per 100 `deals` records read".replace("`", "") in overview  # bulk
+    assert "- deal_participants [opt-in]: 1 request per `deals` record read".replace("`", "") in overview
     assert "10 tokens each" in overview
 
 
