@@ -29,7 +29,6 @@ on the machine). The run is deterministic: same documents, same files.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import re
 import sys
@@ -50,14 +49,6 @@ DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
 LEGACY_V1_FILE = "openapi-v1-2026-01-full.yaml"
 MAX_DEPTH = 6
 TEMPORAL_FORMATS = ("date-time", "date", "time")
-
-#: Schemas for lists whose item schema the documents leave out (plain id lists).
-OVERRIDES: dict[str, dict[str, Any]] = {
-    "deal_permitted_users": {
-        "type": "object",
-        "properties": {"user_id": {"type": ["integer", "null"], "description": "The ID of a permitted user."}},
-    },
-}
 
 INCLUDE_FIELDS_NOTE = "Sent only when requested with include_fields (the tap requests it unless narrowed)."
 
@@ -391,16 +382,17 @@ class Generator:
 
     def record_schema(self, resource: Resource) -> dict[str, Any]:
         """The compact schema of one record of ``resource``'s list answer."""
-        if resource.name in OVERRIDES:
-            body: dict[str, Any] = copy.deepcopy(OVERRIDES[resource.name])
-            body["type"] = ["object", "null"]
-            return body
         version, path = openapi.split_version(resource.read_path)
         resolver = self.resolvers[version]
         found = record_node(resource, resolver, path)
         if found is None:
             raise SystemExit(f"{resource.name}: GET {path} not found in the v{version} document")
         node, example = found
+        if not node.get("type") and not node.get("properties") and example is None:
+            # Items the documents leave undescribed are plain values (deal permitted users: user ids); the tap
+            # reads each as a record holding only its key.
+            plain = "One value of the list (Pipedrive lists plain values)."
+            return {"properties": {resource.key: {"description": plain}}}
         return Compactor(resolver, self.mixed).compact(node, example)
 
     def include_field(self, resource: Resource, name: str) -> dict[str, Any]:
