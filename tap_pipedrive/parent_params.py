@@ -8,6 +8,7 @@ as columns (``period.start`` → ``period_start``), so a result says which perio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,13 +29,16 @@ def _dotted(record: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+@functools.cache
+def _wanted(parent: str) -> tuple[tuple[str, str], ...]:
+    """(parameter, dotted parent field) the children of ``parent`` take (this runs once per parent record,
+    so the catalogue is scanned once per parent resource)."""
+    return tuple(item for child in children_of(parent) for item in child.parent_params.items())
+
+
 def context_values(parent: Resource, record: Mapping[str, Any]) -> dict[str, Any]:
     """What the children of ``parent`` need from ``record`` beside its id (empty for most parents)."""
-    values: dict[str, Any] = {}
-    for child in children_of(parent.name):
-        for param, path in child.parent_params.items():
-            values[param] = _dotted(record, path)
-    return values
+    return {param: _dotted(record, path) for param, path in _wanted(parent.name)}
 
 
 def query_params(resource: Resource, context: Mapping[str, Any] | None) -> dict[str, Any]:
