@@ -216,7 +216,15 @@ class Ledger:
             query = sa.select(LEASE.c.holder).where(LEASE.c.account == self.account)
             with self.engine.connect() as conn:
                 row = conn.execute(query).first()
-            return str(row[0]) if row else "a run that just finished"
+            if row is None:
+                return "a run that just finished"
+            holder = str(row[0])
+            if _dead_local_process(holder):  # killed on this machine: no need to wait for its lease to expire
+                with self._write() as conn:
+                    conn.execute(sa.delete(LEASE).where(LEASE.c.account == self.account, LEASE.c.holder == holder))
+                logger.warning("ledger lease of a run that no longer exists (%s) taken over", holder)
+                return self._try_acquire()
+            return holder
         return None
 
     def _start_renewal(self) -> None:
@@ -247,10 +255,13 @@ class Ledger:
     # --- rows written before accounts carried the company ---------------------------------------------
 
     def legacy_count(self, host: str) -> int:
-        """Mappings keyed by the host alone (written by versions that did not know the company)."""
-        query = sa.select(sa.func.count()).select_from(MAP).where(MAP.c.account == host)
+        """Mappings and open intents keyed by the host alone (written by versions that did not know the
+        company)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return sum(
+                int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.account == host)).scalar_one())
+                for t in (MAP, JOURNAL)
+            )
 
     def legacy_sample(self, host: str, per_resource: int = 3) -> list[tuple[str, str]]:
         """A few (resource, Pipedrive id) of the legacy rows of each resource, to check their company."""
@@ -427,6 +438,21 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return {str(k) for (k,) in conn.execute(query)}
+
+
+def _dead_local_process(holder: str) -> bool:
+    """Whether a lease holder (``host:pid:nonce``) is a process of this machine that has ended."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 def _driver_hint(url: str, exc: BaseException) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from singer_sdk import Sink
@@ -162,7 +163,21 @@ TARGET_SETTINGS = th.PropertiesList(
 
 
 class _Reader(SingerReader):
-    """singer-sdk's reader, without the traceback it logs for a line that is not JSON (the error says it)."""
+    """singer-sdk's reader, without the traceback it logs for a line that is not JSON (the error says it), and
+    with a hook for a run that fails (the target stops its workers and releases the ledger lease at once)."""
+
+    on_failure: Callable[[], None] | None = None
+
+    @override
+    def process_lines(
+        self, file_input: IO[str] | None, callbacks: dict[str, Callable[[dict[str, Any]], None]]
+    ) -> Counter[str]:
+        try:
+            return super().process_lines(file_input, callbacks)
+        except BaseException:
+            if self.on_failure is not None:
+                self.on_failure()
+            raise
 
     def deserialize_json(self, line: str) -> dict[str, Any]:
         try:
@@ -196,6 +211,13 @@ class TargetPipedrive(CompatTarget):
         self.max_parallelism = 1
         self._runtime: Runtime | None = None
         self._contexts: dict[str, StreamContext] = {}
+        if isinstance(self.message_reader, _Reader):
+            self.message_reader.on_failure = self._abort
+
+    def _abort(self) -> None:
+        """The run failed: stop the workers and give the ledger lease up now, not when the process exits."""
+        if self._runtime is not None:
+            self._runtime.close()
 
     # --- configuration -------------------------------------------------------------------------------
 

@@ -158,7 +158,8 @@ class Runtime:
         return self.client.session.stats.total + self.create_client.session.stats.total
 
     def close(self) -> None:
-        """Stop the pool and release resources (the ledger's lease included)."""
+        """Stop the pool and release resources (the ledger's lease included); idempotent."""
+        self.stop.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.ledger.close()
         if self.dead_letter:

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from pipedrive_emulator.faults import FaultRule
-from target_pipedrive.ledger import Ledger
+from target_pipedrive.ledger import Ledger, account_key
 from target_pipedrive.planner import key_string
 from tests.target.conftest import REPO, cli_env, record, run_cli, run_target, schema, text
 
@@ -92,7 +92,7 @@ def test_create_committed_then_timed_out_is_not_duplicated(emulator, config):
 def test_journaled_intent_left_by_a_crash_is_reconciled_not_recreated(emulator, config):
     """A run that died after POSTing (intent journaled, answer never recorded) is settled by a search."""
     # What the dead run did: journal the intent, then the POST reached Pipedrive.
-    ledger = Ledger(config["ledger_url"], account=emulator.url)
+    ledger = Ledger(config["ledger_url"], account=account_key(emulator.url, 1))
     body = {"name": "Person 000", "emails": [{"value": "p0@example.com", "primary": True, "label": "work"}]}
     ledger.begin_create("persons", key_string(["c0"]), body, "stale-hash")
     emulator.store.insert("persons", {"name": "Person 000", "emails": body["emails"]})
@@ -102,7 +102,7 @@ def test_journaled_intent_left_by_a_crash_is_reconciled_not_recreated(emulator, 
     assert run.summary["created"] == 2
     assert run.summary["updated"] == 1  # the payload hash differs from the journaled one: a PATCH, no POST
     _assert_exactly_once(emulator, 3)
-    check = Ledger(config["ledger_url"], account=emulator.url)
+    check = Ledger(config["ledger_url"], account=account_key(emulator.url, 1))
     assert check.count("persons") == 3
     assert check.pending_keys("persons") == set()
     check.close()
