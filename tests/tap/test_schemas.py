@@ -142,6 +142,14 @@ def test_documented_shapes_fixed_by_the_examples() -> None:
         assert "formatted_address" in schema_of(stream)["properties"][column]["properties"], stream
 
 
+def test_column_reference_page_is_current() -> None:
+    """docs/tap-columns.md lists every stream's columns from the committed schemas (regenerate when stale)."""
+    texts = {p.name: p.read_text(encoding="utf-8") for p in SCHEMAS.glob("*.json")}
+    page = (ROOT / "docs" / "tap-columns.md").read_text(encoding="utf-8")
+    assert page == generator().column_reference(texts)
+    assert all(f"## `{res.name}`" in page for res in RESOURCES)
+
+
 # -- include_fields ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("res", [r for r in RESOURCES if r.include_fields], ids=_name)
@@ -183,11 +191,13 @@ def test_committed_schemas_are_the_generator_output() -> None:
 def test_generator_takes_its_directories_as_arguments_and_is_deterministic(tmp_path: Path) -> None:
     gen = generator()
     (tmp_path / "stale.json").write_text("{}")
-    assert gen.main(["--specs", str(SPEC_DIR), "--out", str(tmp_path)]) == 0
+    args = ["--specs", str(SPEC_DIR), "--out", str(tmp_path), "--docs", str(tmp_path / "columns.md")]
+    assert gen.main(args) == 0
     first = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
     assert "stale.json" not in first
     assert first == {p.name: p.read_text() for p in SCHEMAS.glob("*.json")}
-    assert gen.main(["--specs", str(SPEC_DIR), "--out", str(tmp_path), "--check"]) == 0
+    assert (tmp_path / "columns.md").read_text() == (ROOT / "docs" / "tap-columns.md").read_text()
+    assert gen.main([*args, "--check"]) == 0
 
 
 # -- the records ------------------------------------------------------------------------------------------
