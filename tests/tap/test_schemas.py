@@ -226,11 +226,19 @@ def sdk_null_object(key: str, value: Any, props: Mapping[str, Any]) -> bool:
     return value is None and any(name.startswith(f"{key}__") for name in props)
 
 
-@pytest.mark.parametrize("flattening", [False, True], ids=["nested", "flattened"])
-def test_every_emitted_key_is_declared(emulator: Emulator, flattening: bool) -> None:
+#: settings that add or rename columns: labels of option fields, readable custom-field names, file content
+COLUMN_SETTINGS = {"resolve_option_labels": True, "custom_field_names": "name", "download_file_content": True}
+
+
+@pytest.mark.parametrize(("flattening", "settings"), [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["nested", "flattened", "nested+settings", "flattened+settings"])
+def test_every_emitted_key_is_declared(emulator: Emulator, tmp_path: Path, flattening: bool, settings: bool) -> None:
     """Over every stream of the catalogue: each key of each record, nested too, is in the stream's SCHEMA (the
-    seeded emulator has records in every stream and every custom field type)."""
-    extra = {"flattening_enabled": True, "flattening_max_depth": 10} if flattening else {}
+    seeded emulator has records in every stream and every custom field type), with and without flattening and
+    the settings that add columns."""
+    extra: dict[str, Any] = {"flattening_enabled": True, "flattening_max_depth": 10} if flattening else {}
+    if settings:
+        extra.update(COLUMN_SETTINGS, file_content_dir=str(tmp_path))
     result = run_tap(base_config(emulator, **extra))
     assert result.exit_code == 0, result.log[-2000:]
     assert {r.name for r in RESOURCES} <= set(result.records), "a stream emitted nothing: nothing was checked"
