@@ -274,10 +274,12 @@ def emitted_form_checker() -> jsonschema.FormatChecker:
     return checker
 
 
-def test_every_record_matches_its_schema(emulator: Emulator) -> None:
+@pytest.mark.parametrize("settings", [False, True], ids=["defaults", "settings"])
+def test_every_record_matches_its_schema(emulator: Emulator, tmp_path: Path, settings: bool) -> None:
     """Over every stream: each record validates against its SCHEMA (nested too), as a target that validates
     records (target-postgres' default) checks it; every timestamp, date and time of day in its one emitted form."""
-    result = run_tap(base_config(emulator))
+    extra: dict[str, Any] = {**COLUMN_SETTINGS, "file_content_dir": str(tmp_path)} if settings else {}
+    result = run_tap(base_config(emulator, **extra))
     assert result.exit_code == 0, result.log[-2000:]
     invalid: dict[str, set[str]] = {}
     checked = 0
