@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tap-pipedrive")
 
+#: the most items one ``/v1/recents`` page holds
+RECENTS_PAGE_LIMIT = 500
+
 
 class _NoAuth(requests.auth.AuthBase):
     """The session authenticates every attempt itself (API token or refreshed OAuth token)."""
@@ -357,7 +360,8 @@ class PipedriveStream(ApiStream):
             since = max(start, checked) if start and isinstance(checked, str) else start
             if since and recents_covers(since, self.tap.server_now()):
                 recents = {"items": res.recents_item, "since_timestamp": to_v1(recents_since(since, lookback))}
-                return ReadPlan("recents", RECENTS_PATH, recents, Pagination.OFFSET, 500, start, floor)
+                limit = max(1, min(int(self.config.get("page_size") or RECENTS_PAGE_LIMIT), RECENTS_PAGE_LIMIT))
+                return ReadPlan("recents", RECENTS_PATH, recents, Pagination.OFFSET, limit, start, floor)
             if start:
                 self.logger.info(
                     "%s: bookmark %s is older than /recents' window (the shortest month); reading the whole "
@@ -406,8 +410,12 @@ class PipedriveStream(ApiStream):
         self, record: dict[str, Any], context: Mapping[str, Any] | None
     ) -> Iterator[dict[str, Any]]:
         """One context per record with children to read; none for deleted records, and no per-record
-        work at all for streams without children."""
-        if not self.child_streams:
+        work at all for streams without selected children (decided once: the catalog is applied by then)."""
+        wanted: bool | None = getattr(self, "_children_selected", None)
+        if wanted is None:
+            wanted = any(child.selected or child.has_selected_descendents for child in self.child_streams)
+            self._children_selected = wanted
+        if not wanted:
             return
         child = self.get_child_context(record, context)
         if child is not None:
