@@ -35,7 +35,7 @@ from pipedrive_core.http.session import body_of
 from target_pipedrive.ledger import Ledger
 from target_pipedrive.ledger import Mapping as LedgerMapping
 from target_pipedrive.lookup import FieldCache, Finder
-from target_pipedrive.planner import BatchView, Operation
+from target_pipedrive.planner import FILE_CONTENT_COLUMNS, FILE_PATH_COLUMNS, BatchView, Operation
 from target_pipedrive.translate import RecordError
 
 logger = logging.getLogger("target_pipedrive")
@@ -44,9 +44,6 @@ logger = logging.getLogger("target_pipedrive")
 RECORD_STATUSES = frozenset({400, 404, 409, 422})
 #: ambiguous outcomes of a POST: the record may exist although we got no answer
 AMBIGUOUS = (TransportError, ServerError, InvalidResponseError)
-#: columns of a ``files`` record holding the content: a local path, or the bytes in base64
-FILE_PATH_COLUMNS = ("file_path", "path")
-FILE_CONTENT_COLUMNS = ("content_base64", "file_content")
 
 
 class CreatePolicy(RetryPolicy):

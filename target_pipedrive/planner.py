@@ -47,6 +47,10 @@ def reference_columns() -> dict[str, str]:
 #: foreign-key columns and the resource they point at (remapped when that resource is replicated)
 REFERENCES: Mapping[str, str] = reference_columns()
 
+#: columns of a ``files`` record holding the content: a local path, or the bytes in base64 (never sent as data)
+FILE_PATH_COLUMNS = ("file_path", "path")
+FILE_CONTENT_COLUMNS = ("content_base64", "file_content")
+
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "off"})
 
@@ -172,6 +176,8 @@ class StreamPlan:
             cols.add(self.id_field)
         if self.resource.parent_key and self.nested_in_path:
             cols.add(self.resource.parent_key)
+        if self.resource.writes is not None and self.resource.writes.create_multipart:
+            cols.update((*FILE_PATH_COLUMNS, *FILE_CONTENT_COLUMNS))
         return frozenset(cols)
 
     @property
@@ -358,9 +364,9 @@ class Planner:
         if res.fields_of and not _is_custom_field_record(record):
             return Operation(OpKind.SKIP, identity, record, "skipped", reason="built-in field")
         translator = self.translator()
-        payload = translator.translate(record)
-        for column in list(payload.builtin):
-            payload.builtin[column] = self.reference(view, column, payload.builtin[column])
+        # references hold source keys: the Pipedrive ids they stand for are what gets translated and typed
+        linked = {c: self.reference(view, c, record[c]) for c in plan.translated_columns() if c in record}
+        payload = translator.translate({**record, **linked} if linked else record)
         mapping, resolved = self._known(identity, view)
         parent = self.parent_of(view, record, mapping)
         update_body = translator.body(payload, create=False)
