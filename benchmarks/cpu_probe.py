@@ -71,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="also one run under cProfile into this file")
     parser.add_argument("--pyspy", default=None, help="also one run under py-spy (all threads) into this file")
     parser.add_argument("--startup", action="store_true", help="also measure --discover (fixed cost)")
-    parser.add_argument("--entry", default="benchmarks.entry",
-                        help="module that runs the tap (benchmarks.lean_entry: pending hooks patched in)")
-    parser.add_argument("--extra", default="", help="extra arguments for the entry (e.g. --gc)")
+    parser.add_argument("--entry", default="benchmarks.entry", help="module that runs the tap")
+    parser.add_argument("--extra", default="", help="extra arguments for the entry")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "raw" / "probe"))
     args = parser.parse_args(argv)
     streams = args.streams.split(",")

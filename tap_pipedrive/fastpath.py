@@ -33,10 +33,10 @@ from __future__ import annotations
 import atexit
 import datetime
 import decimal
-import gc
 import json
 import re
 import sys
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -367,6 +367,14 @@ def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singe
 
 #: RECORD lines are written in chunks of about this many bytes
 _CHUNK = 1 << 16
+#: every live writer, flushed at exit (a run ends with STATE, which flushes; this covers any other end)
+_WRITERS: weakref.WeakSet[FastSingerWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for writer in list(_WRITERS):
+        writer.flush()
 
 
 class FastSingerWriter(SingerWriter):
@@ -376,7 +384,7 @@ class FastSingerWriter(SingerWriter):
         super().__init__()
         self._pending = bytearray()
         self._heads: dict[str, bytes] = {}
-        atexit.register(self.flush)
+        _WRITERS.add(self)
 
     def serialize_message(self, message: Any) -> str:
         """One message as the SDK's JSON text."""
@@ -419,11 +427,3 @@ class FastSingerWriter(SingerWriter):
                 binary.write(self._pending)
             self._pending.clear()
         out.flush()
-
-
-def tune_gc() -> None:
-    """Move everything built so far (modules, schemas, plans) out of the collector's way: records are freed
-    by reference counting, and full collections would otherwise walk the whole start-up heap again and
-    again."""
-    gc.collect()
-    gc.freeze()
