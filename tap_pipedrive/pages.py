@@ -8,15 +8,15 @@ prefetched request is raised once the current page is done, where a sequential l
 
 **Offset pages under change.** A v1 list paged by ``start`` moves under the reader when a row before the
 offset is deleted, or updated in a list sorted by update time (it moves to the end): every row after it
-shifts one position left and the first row of the next page would never be read. Each page after the first
-is therefore asked one position early (``start = next_start - 1``): its first row must be one this read has
-already delivered (same id *and* same update time). When it is not, rows moved; the reader steps back a page
-at a time until it stands on a row it has delivered (or at the start of the list) and reads forward again,
-delivering only rows it has not delivered in this version. Rows inserted before the offset shift the list
-right, which the overlap absorbs as re-read rows. A page that fails the check again at the same position with
-nothing new found in between is what Pipedrive really holds there (a page emptied by filtering after paging)
-and is taken as it is. Cost: pages hold one row less of news, plus one request per
-step back. v2 cursor lists are keyset-paged by Pipedrive and need none of this.
+shifts left and the first rows of the next page would never be read. Each page after the first is therefore
+asked ``overlap`` rows early (one at first): its first row must be one this read has already delivered (same
+id *and* same update time). When it is not, rows moved: the page is asked again from further back, the
+overlap doubling each time (up to half a page, then a page at a time), until it begins on a delivered row or
+at the start of the list, and only rows not delivered in this version are handed out. The overlap stays at
+what the list needed, so a list that keeps changing is read with pages that overlap enough. Rows inserted
+before the offset shift the list right, which the overlap absorbs as re-read rows. Cost: ``overlap`` rows
+fewer of news per page, plus one request per retry. v2 cursor lists are keyset-paged by Pipedrive and need
+none of this.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from tap_pipedrive.client import ApiStream, ReadPlan
 
-#: step-backs one read may take before it gives up on a list that keeps moving under it
-MAX_STEP_BACKS = 1000
+#: retries in a row, with no new row found, after which a read gives up on a list that moves faster than it
+#: can be read
+MAX_RETRIES_WITHOUT_PROGRESS = 30
 
 Token = int | str | None
 
@@ -56,25 +57,24 @@ class ReadStats:
 
 @dataclass
 class OffsetGuard:
-    """The rows an offset read has delivered, by identity, and the check of each page's first row."""
+    """The rows an offset read has delivered, by identity, the overlap its pages are asked with, and the check
+    of each page's first row."""
 
     identity: Callable[[Mapping[str, Any]], Hashable]
     page_limit: int
     seen: set[Hashable] = field(default_factory=set)
-    #: the position that failed the check last, and how many rows were new since
-    _failed_at: int | None = None
-    _fresh_since: int = 0
+    overlap: int = 1
+    #: retries since a page last brought a row not delivered before
+    stalled: int = 0
+
+    @property
+    def max_overlap(self) -> int:
+        """Half a page: every page still brings at least as many positions of news."""
+        return max(1, self.page_limit // 2)
 
     def overlaps(self, start: int, records: list[dict[str, Any]]) -> bool:
-        """Whether the page at ``start`` (asked one row early) begins on a row already delivered, or failed
-        at this very position before with nothing new found since (then the list did not move)."""
-        if start == 0 or (records and self.identity(records[0]) in self.seen):
-            return True
-        if self._failed_at == start and self._fresh_since == 0:
-            self._failed_at = None
-            return True
-        self._failed_at, self._fresh_since = start, 0
-        return False
+        """Whether the page at ``start`` (asked ``overlap`` rows early) begins on a row already delivered."""
+        return start == 0 or bool(records and self.identity(records[0]) in self.seen)
 
     def fresh(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows of a page not delivered yet in this version; remembers them."""
@@ -84,12 +84,25 @@ class OffsetGuard:
             if ident not in self.seen:
                 self.seen.add(ident)
                 out.append(record)
-        self._fresh_since += len(out)
+        if out:
+            self.stalled = 0
         return out
 
-    def step_back(self, start: int) -> int:
-        """Where to read after a page that did not overlap: one page earlier, overlapping it by a row."""
-        return max(0, start - max(1, self.page_limit - 1))
+    def after(self, next_start: int) -> int:
+        """Where to ask the page that follows one ending at ``next_start``."""
+        if self.page_limit < 2 or next_start <= self.overlap:
+            return next_start  # a one-row page cannot overlap and still move on
+        return next_start - self.overlap
+
+    def retry(self, start: int) -> int:
+        """Where to ask again after the page at ``start`` did not begin on a delivered row: from further back
+        (the overlap doubled, then a page at a time)."""
+        self.stalled += 1
+        end = start + self.overlap
+        if self.overlap < self.max_overlap:
+            self.overlap = min(2 * self.overlap, self.max_overlap)
+            return max(0, end - self.overlap)
+        return max(0, start - max(1, self.page_limit - self.overlap))
 
 
 class PageLoop:
@@ -125,19 +138,19 @@ class PageLoop:
         if self.plan.pagination is Pagination.NONE:
             return None
         nxt = next_token(self.plan.pagination, body, token)
-        if self.guard is not None and isinstance(nxt, int) and nxt > 1:
-            return nxt - 1
+        if self.guard is not None and isinstance(nxt, int):
+            return self.guard.after(nxt)
         return nxt
 
     def step_back(self, token: int) -> int:
         """Where to read after a page that did not overlap the rows delivered (rows moved under the reader)."""
         assert self.guard is not None
         self.stats.step_backs += 1
-        if self.stats.step_backs > MAX_STEP_BACKS:
-            msg = (f"the list kept moving under the reader ({MAX_STEP_BACKS} step-backs); rerun the sync when "
-                   "the account is quieter")
+        if self.guard.stalled >= MAX_RETRIES_WITHOUT_PROGRESS:
+            msg = (f"the list kept moving under the reader ({MAX_RETRIES_WITHOUT_PROGRESS} re-reads without a new "
+                   "row); rerun the sync when the account is quieter, or raise page_size")
             raise PaginationError(msg).with_resource(self.stream.name)
-        return self.guard.step_back(token)
+        return self.guard.retry(token)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record of the read, page after page."""

@@ -420,17 +420,24 @@ def test_bookmarks_that_are_no_time_are_refused(given):
 def test_offset_guard_accepts_only_pages_that_begin_on_a_delivered_row():
     from tap_pipedrive.pages import OffsetGuard
 
-    guard = OffsetGuard(lambda r: (r["id"], r["t"]), page_limit=3)
-    first = [{"id": 1, "t": 1}, {"id": 2, "t": 1}, {"id": 3, "t": 1}]
+    guard = OffsetGuard(lambda r: (r["id"], r["t"]), page_limit=8)
+    first = [{"id": i, "t": 1} for i in range(1, 9)]
     assert guard.overlaps(0, first)
     assert guard.fresh(first) == first
-    assert guard.overlaps(2, [{"id": 3, "t": 1}, {"id": 4, "t": 1}])
-    moved = [{"id": 5, "t": 1}]  # row 4 was skipped: something before the offset went away
-    assert not guard.overlaps(2, moved)
-    assert guard.step_back(2) == 0
-    assert guard.fresh([{"id": 2, "t": 1}, {"id": 3, "t": 2}]) == [{"id": 3, "t": 2}]  # a newer version
-    assert not guard.overlaps(4, [])
-    assert guard.overlaps(4, [])  # the same position again, nothing new since: the page really is empty
+    assert guard.after(8) == 7  # one row early
+    assert guard.overlaps(7, [{"id": 8, "t": 1}, {"id": 9, "t": 1}])
+    moved = [{"id": 10, "t": 1}]  # rows 8 and 9 moved left: something before the offset went away
+    assert not guard.overlaps(7, moved)
+    assert guard.retry(7) == 6 and guard.overlap == 2  # asked again from further back
+    assert guard.overlaps(6, [{"id": 8, "t": 1}, {"id": 9, "t": 1}, {"id": 10, "t": 1}])
+    assert guard.fresh([{"id": 8, "t": 1}, {"id": 9, "t": 1}, {"id": 3, "t": 2}]) == [{"id": 9, "t": 1},
+                                                                                       {"id": 3, "t": 2}]
+    assert guard.after(14) == 12  # the list moved: later pages overlap by two rows
+    for _ in range(3):
+        guard.retry(12)
+    assert guard.overlap == guard.max_overlap == 4
+    assert guard.retry(12) == 8  # beyond half a page: a page further back at a time
+
 
 
 # -- request costs in the catalogue ---------------------------------------------------------------------------
@@ -475,5 +482,5 @@ def test_include_fields_are_asked_for_and_can_be_narrowed(emulator):
     assert "include_fields" not in tap.streams["persons"].read_plan(None).params
     every = TapPipedrive(config=base, parse_env_config=False).streams["organizations"].read_plan(None)
     assert every.params["include_fields"] == ",".join(RESOURCES_BY_NAME["organizations"].include_fields)
-    with pytest.raises(Exception, match="include_fields.deals: nonsense unknown"):
+    with pytest.raises(Exception, match=r"include_fields\.deals: nonsense unknown"):
         TapPipedrive(config={**base, "include_fields": {"deals": ["nonsense"]}}, parse_env_config=False)

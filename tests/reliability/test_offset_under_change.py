@@ -1,0 +1,189 @@
+"""Lists that change while the tap pages through them (issue 10 §1), generated over the catalogue.
+
+For every top-level list stream that has more than one page (v1 ``start``/``limit`` lists and v2 cursor lists),
+full and incremental: before every page request after the first, the emulator updates the first row of the
+order being read (in a list sorted by update time it moves to the end), deletes the second one and inserts a
+new row. Every row before the offset therefore shifts, which made an offset reader skip rows for good.
+
+Accounting is exact (records de-duplicated by key, the latest emission winning):
+
+* the disturbed run itself delivers every row that existed for the whole read; only rows inserted during the
+  read may be missing, only rows deleted during it may be extra, and a row changed during the read may come in
+  its older version only where the list is not sorted by update time (an unsorted list does not move a changed
+  row, so the read does not meet it again; the next run does);
+* after one more (quiet) run, the union of the runs equals the emulator's data: every record in its latest
+  version, nothing missing; extra only what was deleted.
+
+The request count of each disturbed read is checked too: the guard of offset lists asks each page one row early
+and steps back one page per detected shift, never more than that.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from pipedrive_core.catalogue import Pagination, Replication, Resource, active
+from pipedrive_emulator.server import Emulator
+from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
+from tests.tap.conftest import SyncResult
+
+#: top-level lists with a row order that can move under a reader (one-answer lists cannot)
+PAGED = tuple(r for r in active() if r.parent is None and not r.fields_of and r.pagination is not Pagination.NONE)
+INCREMENTAL = tuple(r for r in PAGED if r.replication in {Replication.RECENTS, Replication.UPDATED_SINCE})
+#: enough rows in every paged list for several pages of at least six rows
+SIZES = {"deals": 90, "persons": 70, "organizations": 40, "activities": 40, "products": 40, "notes": 60, "leads": 40,
+         "files": 40, "call_logs": 40, "mail_threads": 40, "projects": 30, "tasks": 40, "roles": 30}
+CASES = [pytest.param(r, "full", id=f"{r.name}-full") for r in PAGED] + [
+    pytest.param(r, "incremental", id=f"{r.name}-incremental") for r in INCREMENTAL]
+
+
+@dataclass
+class Churn:
+    """What the emulator changed while the tap read (keys), and how many requests it served the read."""
+
+    updated: set[Any] = field(default_factory=set)
+    deleted: set[Any] = field(default_factory=set)
+    inserted: set[Any] = field(default_factory=set)
+    requests: int = 0
+
+
+def _new_key(res: Resource, emu: Emulator) -> Any:
+    table = emu.store.tables[res.name]
+    if res.key_type == "uuid":
+        return str(uuid.uuid4())
+    if res.key_type == "string":
+        return f"churn-{table.next_id()}"
+    return table.next_id()
+
+
+def _read_order(emu: Emulator, res: Resource, sorted_by_update: bool, after: int | None) -> list[Any]:
+    """Keys of live rows in the order the read meets them."""
+    rows = [r for r in emu.store.tables[res.name].rows.values() if r.deleted_at is None]
+    if after is not None:
+        rows = [r for r in rows if r.ut is not None and r.ut > after]
+    if sorted_by_update:
+        rows.sort(key=lambda r: (-1 if r.ut is None else r.ut, r.seq))
+    else:
+        rows.sort(key=lambda r: r.key if isinstance(r.key, int) else r.seq)
+    return [r.key for r in rows]
+
+
+def _churn(emu: Emulator, res: Resource, path: str, churn: Churn, *, sorted_by_update: bool,
+           after: int | None) -> None:
+    """Before every request of ``path`` after the first: update row 1, delete row 2, insert a row."""
+    original = emu.handle
+    lock = threading.Lock()
+
+    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+        if urlsplit(target).path == path:
+            with lock:
+                churn.requests += 1
+                if churn.requests > 1:
+                    _change(emu, res, churn, sorted_by_update=sorted_by_update, after=after)
+        return original(method, target, headers, raw)
+
+    emu.handle = handle  # type: ignore[method-assign]
+
+
+def _change(emu: Emulator, res: Resource, churn: Churn, *, sorted_by_update: bool, after: int | None) -> None:
+    store = emu.store
+    emu.clock.advance(5)
+    order = [k for k in _read_order(emu, res, sorted_by_update, after) if k not in churn.inserted]
+    if order:
+        store.update(res.name, order[0], {})
+        churn.updated.add(order[0])
+    if len(order) > 1:
+        store.delete(res.name, order[1])
+        churn.deleted.add(order[1])
+    template = dict(store.tables[res.name].rows[order[0]].data) if order else None
+    if template is not None:
+        template.pop("id", None)
+        template[res.key] = key = _new_key(res, emu)
+        parent = store.tables[res.name].rows[order[0]].parent
+        store.insert(res.name, template, parent=parent)
+        churn.inserted.add(key)
+
+
+def _page_size(emu: Emulator, res: Resource) -> int:
+    """About five pages, and never fewer than six rows a page: the churn moves the list by two rows a request,
+    which a reader with smaller pages could never outrun."""
+    return max(6, min(res.page_limit, len(emu.store.tables[res.name].rows) // 5))
+
+
+def _versions(messages: list[dict[str, Any]], emu: Emulator, res: Resource) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    got = dict(latest(messages, res.name))
+    want = dict(truth(emu, res.name))
+    return got, want
+
+
+def _plan_sorts_by_update(emu: Emulator, res: Resource, config: dict[str, Any], state: dict[str, Any] | None) -> bool:
+    from tap_pipedrive.tap import TapPipedrive
+
+    stream = TapPipedrive(config=config, state=state or {}, parse_env_config=False).streams[res.name]
+    stream._write_starting_replication_value(None)
+    plan = stream.read_plan({"is_archived": False} if res.archived_path else (
+        dict(res.partitions[0]) if res.partitions else None))
+    return plan.mode == "recents" or "update_time" in str(plan.params.get("sort", "")) or (
+        plan.params.get("sort_by") == "update_time")
+
+
+def _assert_disturbed_read(run: SyncResult, emu: Emulator, res: Resource, churn: Churn, *,
+                           rereads_changes: bool, before: list[dict[str, Any]] | None = None) -> None:
+    got, want = _versions([*(before or []), *run.messages], emu, res)
+    missing = set(want) - set(got) - churn.inserted
+    extra = set(got) - set(want) - churn.deleted
+    stale = {k for k in set(got) & set(want) if got[k] != want[k]}
+    if not rereads_changes:
+        stale -= churn.updated
+    assert not missing, f"{res.name}: rows that existed for the whole read are missing: {sorted(missing, key=str)[:5]}"
+    assert not extra, f"{res.name}: rows emitted that never existed: {sorted(extra, key=str)[:5]}"
+    assert not stale, f"{res.name}: rows in an older version than the emulator's: {sorted(stale, key=str)[:5]}"
+
+
+def _assert_exact_after(messages: list[dict[str, Any]], emu: Emulator, res: Resource, deleted: set[Any]) -> None:
+    got, want = _versions(messages, emu, res)
+    wrong = {k for k in want if got.get(k) != want[k]}
+    extra = set(got) - set(want) - deleted
+    assert not wrong, f"{res.name}: missing or stale after a quiet rerun: {sorted(wrong, key=str)[:5]}"
+    assert not extra, f"{res.name}: emitted rows that never existed: {sorted(extra, key=str)[:5]}"
+
+
+@pytest.mark.parametrize(("res", "mode"), CASES)
+def test_a_list_changing_between_page_requests_loses_nothing(res: Resource, mode: str) -> None:
+    with small_emulator(seed=7, sizes=SIZES) as emu:
+        if len(emu.store.tables[res.name].rows) < 2 * _page_size(emu, res):
+            pytest.skip(f"{res.name}: the account holds a fixed few rows, one page")
+        config = tap_config(emu, page_size=_page_size(emu, res), reconcile_deletes=[])
+        before: list[dict[str, Any]] = []
+        state: dict[str, Any] | None = None
+        after: int | None = None
+        path = res.read_path.split("?", 1)[0]
+        if mode == "incremental":
+            first = sync(config, streams=[res.name])
+            assert first.exit_code == 0, log_tail(first.log)
+            before, state = first.messages, first.state
+            after = max(r.ut or 0 for r in emu.store.tables[res.name].rows.values())
+            emu.clock.advance(60)
+            for key in _read_order(emu, res, True, None)[: 4 * _page_size(emu, res)]:
+                emu.clock.advance(1)
+                emu.store.update(res.name, key, {})  # enough changes for several incremental pages
+            if res.replication is Replication.RECENTS:
+                path = "/v1/recents"
+        sorted_by_update = _plan_sorts_by_update(emu, res, config, state)
+        churn = Churn()
+        calm = emu.handle
+        _churn(emu, res, path, churn, sorted_by_update=sorted_by_update, after=after)
+        run = sync(config, streams=[res.name], state=state)
+        assert run.exit_code == 0, log_tail(run.log)
+        assert churn.requests >= 3, f"{res.name}: the read must span several pages ({churn.requests} requests)"
+        _assert_disturbed_read(run, emu, res, churn, rereads_changes=sorted_by_update, before=before)
+        emu.handle = calm  # type: ignore[method-assign] # the account is quiet again
+        quiet = sync(config, streams=[res.name], state=run.state)
+        assert quiet.exit_code == 0, log_tail(quiet.log)
+        _assert_exact_after([*before, *run.messages, *quiet.messages], emu, res, churn.deleted)
