@@ -33,6 +33,8 @@ TAP_ONLY: list[tuple[str, dict[str, Any], str]] = [
     ("unknown_setting_value", {"custom_field_names": "label"}, "custom_field_names"),
     ("unknown_search_stream", {"search_terms": {"dealz": ["acme"]}}, "search_terms: dealz is not searchable"),
     ("unknown_reconcile_stream", {"reconcile_deletes": ["dealz"]}, "reconcile_deletes: dealz"),
+    ("negative_lookback", {"lookback_seconds": -60}, "lookback_seconds must be 0 or more"),
+    ("unknown_include_fields_value", {"include_fields": {"deals": ["nonsense"]}}, "include_fields.deals: nonsense"),
 ]
 TARGET_ONLY: list[tuple[str, dict[str, Any], str]] = [
     ("unknown_on_error", {"on_error": "explode"}, "on_error"),

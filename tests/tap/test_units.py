@@ -484,3 +484,10 @@ def test_include_fields_are_asked_for_and_can_be_narrowed(emulator):
     assert every.params["include_fields"] == ",".join(RESOURCES_BY_NAME["organizations"].include_fields)
     with pytest.raises(Exception, match=r"include_fields\.deals: nonsense unknown"):
         TapPipedrive(config={**base, "include_fields": {"deals": ["nonsense"]}}, parse_env_config=False)
+
+
+def test_recents_is_trusted_only_within_the_shortest_month():
+    """/recents keeps one calendar month: on 2026-03-29 that reaches back to 2026-02-28 only."""
+    now = dt.datetime(2026, 3, 29, 12, tzinfo=dt.timezone.utc)
+    assert recents_covers("2026-03-02T00:00:00Z", now)  # 27.5 days
+    assert not recents_covers("2026-03-01T00:00:00Z", now)  # 28.5 days: outside February's month
