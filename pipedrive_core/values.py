@@ -101,7 +101,8 @@ def _real_day(day: str) -> bool:
     return True
 
 
-def _utc_text(moment: dt.datetime) -> str:
+def utc_text(moment: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` of a moment (naive: UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_UTC)
     return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -125,11 +126,11 @@ def to_datetime(value: Any) -> str | None:  # noqa: PLR0911 - one branch per spe
         if len(value) == 10:
             return f"{value}T00:00:00Z" if _DAY.fullmatch(value) and _real_day(value) else None
         try:
-            return _utc_text(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+            return utc_text(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
         except ValueError:
             return None
     if isinstance(value, dt.datetime):
-        return _utc_text(value)
+        return utc_text(value)
     if isinstance(value, dt.date):
         return f"{value.isoformat()}T00:00:00Z"
     return None

@@ -12,9 +12,10 @@ asked for one second earlier) and the ids already emitted at that second are ski
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Iterable
 from typing import Any
+
+from pipedrive_core.values import to_datetime, utc_text
 
 #: ``/v1/recents`` returns at most one *calendar* month of history (Pipedrive, since 2024-12-01): at the end
 #: of March that is 28 days back. The window trusted is the shortest month, less a margin for clock skew and
@@ -25,51 +26,9 @@ _UTC = dt.timezone.utc
 
 
 def normalize_timestamp(value: Any) -> str | None:
-    """Rewrite a Pipedrive timestamp to ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds).
-
-    The common spellings are handled by slicing (this runs once per record); anything else, e.g. a
-    non-UTC offset, goes through :func:`datetime.fromisoformat`. Unparseable values become ``None``.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return _format(value)
-    text = str(value)
-    if len(text) >= 19 and text[4] == "-" and text[10] in " T" and text[13] == ":":
-        rest = text[19:]
-        if not rest or rest == "Z" or rest in {"+00:00", "+0000"} or (rest[0] == "." and rest[-1] == "Z"):
-            # "0000-00-00 00:00:00" and impossible dates exist in real accounts: no timestamp, not a bad one
-            return f"{text[:10]}T{text[11:19]}Z" if _valid_day(text[:10]) and _valid_time(text[11:19]) else None
-    elif len(text) == 10 and text[4] == "-":  # a bare date, e.g. start_date: "2024-01-01"
-        return f"{text}T00:00:00Z" if _valid_day(text) else None
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return _format(parsed)
-
-
-@functools.lru_cache(maxsize=4096)
-def _valid_day(day: str) -> bool:
-    """Whether ``YYYY-MM-DD`` is a real date (cached: a read has few distinct days)."""
-    try:
-        dt.date.fromisoformat(day)
-    except ValueError:
-        return False
-    return True
-
-
-def _valid_time(clock: str) -> bool:
-    """Whether ``HH:MM:SS`` is a real time of day."""
-    hh, mm, ss = clock[0:2], clock[3:5], clock[6:8]
-    return (clock[5] == ":" and hh.isdigit() and mm.isdigit() and ss.isdigit()
-            and hh < "24" and mm < "60" and ss < "60")
-
-
-def _format(moment: dt.datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_UTC)
-    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Rewrite a Pipedrive timestamp to ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds); ``None`` when it is
+    not a real one (:func:`pipedrive_core.values.to_datetime`, the one timestamp coercion)."""
+    return to_datetime(value)
 
 
 def parse_timestamp(value: str) -> dt.datetime:
@@ -79,7 +38,7 @@ def parse_timestamp(value: str) -> dt.datetime:
 
 def shift(value: str, seconds: float) -> str:
     """``value`` moved by ``seconds`` (negative: earlier), still normalized."""
-    return _format(parse_timestamp(value) + dt.timedelta(seconds=seconds))
+    return utc_text(parse_timestamp(value) + dt.timedelta(seconds=seconds))
 
 
 def to_rfc3339(value: str) -> str:
@@ -185,7 +144,7 @@ def bookmark_from_state(value: Any) -> str:
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
         try:
-            return _format(dt.datetime.fromtimestamp(seconds, tz=_UTC))
+            return utc_text(dt.datetime.fromtimestamp(seconds, tz=_UTC))
         except (OverflowError, OSError, ValueError):
             raise BadBookmarkError(repr(value)) from None
     normalized = normalize_timestamp(value) if isinstance(value, str) else None
