@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MELTANO = ROOT / "scripts" / "meltano.sh"
+#: Meltano's own executable in the venv scripts/meltano.sh creates (for projects outside this repository)
+MELTANO_BIN = ROOT / ".meltano" / "meltano-venv" / "bin" / "meltano"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -47,3 +51,19 @@ def installed_meltano_env(*cleared_prefixes: str) -> dict[str, str]:
     env["MELTANO_ENVIRONMENT"] = "dev"
     meltano("install", env=env)
     return env
+
+
+def build_wheel(out: Path) -> Path:
+    """Build this repository's wheel into ``out`` and return its path."""
+    result = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (wheel,) = out.glob("pipedrive_singer-*.whl")
+    return wheel
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for programs that take a port number)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -69,10 +69,15 @@ def test_meltano_run_to_postgres_full_then_incremental(meltano_env, schema):
         (deals,) = _query(f'SELECT count(*) FROM "{schema}".deals')[0]
         assert deals == len(emu.store.tables["deals"].rows)
 
-        # custom-field columns have typed PostgreSQL types
+        # custom-field columns have readable names (the dev environment sets custom_field_names: name and
+        # resolve_option_labels: true; deal_fields publishes each field's column) and typed PostgreSQL types
         types = dict(_query("SELECT column_name, data_type FROM information_schema.columns "
                             "WHERE table_schema = %s AND table_name = 'deals'", schema))
-        by_type = {d["field_type"]: d["key"] for d in emu.store.field_defs("deals", custom_only=True)}
+        assert not [c for c in types if re.fullmatch(r"[0-9a-f]{40}.*", c)]
+        custom_keys = {d["key"] for d in emu.store.field_defs("deals", custom_only=True)}
+        published = _query(f'SELECT key, "column", field_type FROM "{schema}".deal_fields')
+        by_type = {ftype: column for key, column, ftype in published if key in custom_keys}
+        assert types[by_type["enum"] + "_label"] == "text" and types[by_type["set"] + "_labels"] == "ARRAY"
         assert types[by_type["int"]] == "bigint"
         assert types[by_type["monetary"]] == "numeric"
         assert types[by_type["monetary"] + "_currency"] == "text"
