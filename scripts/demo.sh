@@ -13,8 +13,11 @@ LOG=${EMULATOR_LOG:-.emulator.log}
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[emulator]"
+# install on first use (after a pull that adds dependencies: .venv/bin/pip install -e ".[emulator]")
+if ! .venv/bin/python -c "import faker, tap_pipedrive, pipedrive_emulator" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[emulator]"
+fi
 
 echo "==> starting pipedrive-emulator on $URL (seed 1)"
 .venv/bin/pipedrive-emulator --port "$PORT" --seed 1 --scale 1 >"$LOG" 2>&1 &
