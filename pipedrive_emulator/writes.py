@@ -399,23 +399,10 @@ def _upload(ctx: Context, resource: Resource, req: Request) -> Answer:
         "url": f"{ctx.base_url}/v1/files/{fid}/download", "description": body.get("description") or "",
     })
     store.insert(resource.name, record)
+    store.set_content(fid, upload.content)  # what GET /v1/files/{id}/download serves
     _CONTENT.setdefault(store, {})[fid] = upload
     row = table.rows[fid]
     return ok(to_plain(store, table, row, "v1"), status=201)
-
-
-def file_download(ctx: Context, req: Request) -> Answer:
-    """``GET /v1/files/{id}/download``: the bytes uploaded (seeded files have none: 404)."""
-    try:
-        fid = int(req.params["id"])
-    except ValueError:
-        raise not_found("File not found") from None
-    upload = _CONTENT.get(ctx.store, {}).get(fid)
-    row = ctx.store.tables["files"].get(fid)
-    if upload is None or row is None or row.deleted_at is not None:
-        raise not_found("File not found")
-    return Answer(200, upload.content, {"Content-Disposition": f'attachment; filename="{upload.file_name}"'},
-                  content_type=upload.content_type)
 
 
 def uploaded(store: Store, file_id: int) -> Upload | None:
@@ -482,5 +469,5 @@ def _update_field(ctx: Context, table: Table, row: Row, body: dict[str, Any]) ->
     return ok(row.data)
 
 
-__all__ = ["ApiError", "Upload", "bulk_delete", "create", "delete", "file_download", "parse_multipart", "update",
-           "uploaded", "users_me"]
+__all__ = ["ApiError", "Upload", "bulk_delete", "create", "delete", "parse_multipart", "update", "uploaded",
+           "users_me"]

@@ -162,11 +162,23 @@ class Ledger:
         self._lock = threading.RLock()
         if self._sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        _metadata.create_all(self.engine)
-        self._migrate()
+        self._create_tables()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease_stop = threading.Event()
         self._lease_thread: threading.Thread | None = None
+
+    def _create_tables(self, attempts: int = 5) -> None:
+        """Create missing tables and columns; two runs starting at once race here (both see a table missing,
+        one creates it, the other's CREATE fails): the loser looks again."""
+        for attempt in range(attempts):
+            try:
+                _metadata.create_all(self.engine)
+                self._migrate()
+                return
+            except (OperationalError, sa.exc.ProgrammingError, IntegrityError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def _migrate(self) -> None:
         """Add columns that older ledgers lack (``parent_id``)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from singer_sdk import Sink, Target
-from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
 from singer_sdk.helpers import _batch
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
@@ -55,12 +55,17 @@ class CompatTarget(Target):
     def check_config(self) -> None:
         """Extra config checks after the SDK's JSON-schema check; raise ``ConfigValidationError``."""
 
+    def clean_errors(self, errors: list[str]) -> list[str]:
+        """The SDK's JSON-schema errors as shown to the user (they quote values: mask secrets here)."""
+        return errors
+
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
-        if errors or not raise_errors:
-            return errors
-        self.check_config()
+        errors = self.clean_errors(super()._validate_config(raise_errors=False))
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        if not errors and raise_errors:
+            self.check_config()
         return errors
 
     def active_sinks(self) -> list[Sink]:

@@ -27,7 +27,7 @@ from typing_extensions import override
 from pipedrive_core.catalogue import CATALOGUE, Resource
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient
 from pipedrive_core.http.errors import PipedriveError
-from pipedrive_core.settings import CONNECTION_SETTINGS
+from pipedrive_core.settings import CONNECTION_SETTINGS, mask_secrets, unknown_settings
 from target_pipedrive.deadletter import DeadLetter
 from target_pipedrive.ledger import Ledger, LedgerError, account_key, default_ledger_url
 from target_pipedrive.planner import StreamPlan
@@ -224,11 +224,18 @@ class TargetPipedrive(CompatTarget):
     @override
     def check_config(self) -> None:
         """The connection rules (URL, TLS, credentials): a bad setting is one configuration error at start-up
-        instead of a traceback at the first write."""
+        instead of a traceback at the first write. Unknown settings (a typo) are warned about."""
         try:
             ClientConfig.from_config(self.raw_config())
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        for line in unknown_settings(self.raw_config(), self.config_jsonschema["properties"]):
+            self.logger.warning(line)
+
+    @override
+    def clean_errors(self, errors: list[str]) -> list[str]:
+        """singer-sdk's errors quote the offending value, which may be a credential."""
+        return mask_secrets(errors, self.raw_config())
 
     @override
     @classmethod

@@ -14,44 +14,9 @@ from typing import Any
 
 import pytest
 
-from pipedrive_emulator import routing, server, writes
 from pipedrive_emulator.seed import BASE_SIZES, FIXED_SIZES
 from pipedrive_emulator.server import Emulator
 from target_pipedrive.target import TargetPipedrive
-
-
-def _with_target_routes() -> None:
-    """Until helper resources registers them in routing/server: /v1/users/me, file download, multipart bodies."""
-    original = routing.build_router
-    if getattr(original, "_target_routes", False):
-        return
-
-    def build() -> routing.Router:
-        router = original()
-        if not any(r.template == "/v1/users/me" for r in router.routes):
-            extra = routing.Router()
-            extra.add("GET", "/v1/users/me", writes.users_me, version=1, kind="get", resource="users")
-            extra.add("GET", "/v1/files/{id}/download", writes.file_download, version=1, kind="get",
-                      resource="files")
-            router.routes[:0] = extra.routes
-        return router
-
-    build._target_routes = True  # type: ignore[attr-defined]
-    server.build_router = build  # type: ignore[attr-defined]
-    parse = server._parse_body
-
-    def parse_body(headers: dict[str, str], raw: bytes) -> Any:
-        ctype = headers.get("content-type", "")
-        if raw and "multipart/form-data" in ctype:
-            return writes.parse_multipart(ctype, raw)
-        return parse(headers, raw)
-
-    if "multipart" not in (parse.__doc__ or "") and not getattr(parse, "_target", False):
-        parse_body._target = True  # type: ignore[attr-defined]
-        server._parse_body = parse_body  # type: ignore[attr-defined]
-
-
-_with_target_routes()
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "emulator-token"

@@ -280,3 +280,10 @@ def test_every_unknown_field_of_a_rejected_record_is_listed(emulator, config):
     [letter] = dead_letters(cfg)
     for column in ("favourite_colour", "shoe_size", "pet"):
         assert repr(column) in letter["reason"]
+
+
+def test_an_unknown_setting_is_warned_about_with_the_likely_name(emulator, config, caplog):
+    cfg = {**config, "ledger_ur": "sqlite:////tmp/typo.sqlite"}
+    with caplog.at_level(logging.WARNING):
+        run_target(cfg, schema("persons", PROPS, ["ext"]), record("persons", _people(1)[0]))
+    assert "unknown setting 'ledger_ur' is ignored; did you mean 'ledger_url'?" in caplog.text
