@@ -177,3 +177,25 @@ def test_ledger_is_read_once_per_batch_not_once_per_record(emulator, config, mon
     again = run_target({**config, "batch_size_rows": 30}, schema("persons", props, ["ext_id"]), rows)
     assert again.summary["skipped_unchanged"] == 60
     assert calls == {"lookup_many": 4, "pending_keys": 4}  # two runs of two batches
+
+
+def test_bulk_delete_counts_ids_pipedrive_no_longer_has_as_already_gone(emulator, config):
+    """Deal products are deleted in DELETE ?ids= batches; Pipedrive's answer lists the ids it deleted."""
+    cfg = {**config, "references": {"deal_products": {"deal_id": "deals", "product_id": "products"}}}
+    base = [schema("deals", {"ext_id": {"type": "string"}, "title": {"type": "string"}}, ["ext_id"]),
+            record("deals", {"ext_id": "d-1", "title": "Big deal"}),
+            schema("products", {"ext_id": {"type": "string"}, "name": {"type": "string"}}, ["ext_id"]),
+            record("products", {"ext_id": "pr-1", "name": "Seat"}),
+            schema("deal_products", {"ext_id": {"type": "string"}, "deal_id": {"type": "string"},
+                                     "product_id": {"type": "string"}, "item_price": {"type": "number"},
+                                     "quantity": {"type": "number"}, **DELETED}, ["ext_id"])]
+    lines = [{"ext_id": f"dp-{i}", "deal_id": "d-1", "product_id": "pr-1", "item_price": 10 * i, "quantity": 1}
+             for i in range(1, 4)]
+    run_target(cfg, *base, [record("deal_products", line) for line in lines])
+    first = emulator.store.records("deal_products")[0]
+    emulator.store.delete("deal_products", first["id"], hard=True)  # removed in Pipedrive meanwhile
+    run = run_target(cfg, *base, [record("deal_products", {"ext_id": line["ext_id"], "_sdc_deleted_at": NOW})
+                                  for line in lines])
+    assert run.summary["deleted"] == 2
+    assert run.summary["already_gone"] == 1
+    assert emulator.store.records("deal_products") == []
