@@ -168,20 +168,21 @@ class RateLimiter:
                     bucket.sent.popleft()
                 wait = max(0.0, bucket.blocked_until - now)
                 reason = bucket.block_reason
-                capacity = self._capacity(bucket)
-                if wait == 0.0 and capacity is not None and len(bucket.sent) >= capacity:
-                    wait = bucket.sent[0] + self.window - now
-                    reason = f"{capacity} requests already sent in the {self.window:.2f} s window"
-                if wait <= 0.0:
-                    bucket.sent.append(now)
-                    return
-                if wait > self.max_wait:
+                if wait > max(self.max_wait, self.window):  # one window is ordinary pacing, never refused
                     raise RateLimitWaitTooLongError(
                         f"Pipedrive's rate limit asks for a {wait:.0f} s pause ({reason}), longer than "
                         f"max_rate_limit_wait ({self.max_wait:.0f} s); the run stopped with its state saved, "
                         "rerun later",
                         retry_after=wait,
                     )
+                capacity = self._capacity(bucket)
+                if wait == 0.0 and capacity is not None and len(bucket.sent) >= capacity:
+                    # pacing within the burst window: at most one window, never subject to the cap
+                    wait = bucket.sent[0] + self.window - now
+                    reason = f"{capacity} requests already sent in the {self.window:.2f} s window"
+                if wait <= 0.0:
+                    bucket.sent.append(now)
+                    return
                 self.waited_seconds += wait
                 self.throttle_count += 1
             if wait > LOG_WAIT_SECONDS:

@@ -336,3 +336,17 @@ def test_the_target_stops_cleanly_on_an_unreasonable_wait(tmp_path):
         created = emu.requests.count(method="POST", path="/api/v2/persons")
     assert "Traceback" not in str(info.value)
     assert created == 1  # the next create was not sent into the closed window
+
+
+def test_ordinary_pacing_is_never_refused_even_with_a_zero_cap():
+    """``max_rate_limit_wait: 0`` refuses announced pauses longer than one window, not the burst pacing."""
+    fake = FakeTime()
+    limiter = RateLimiter(burst=3, max_wait=0, clock=fake.clock, wall=fake.wall, sleep=fake.sleep)
+    for _ in range(5):
+        limiter.acquire()
+    limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, 200)
+    limiter.acquire()
+    assert fake.sleeps and max(fake.sleeps) <= limiter.window
+    limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "10"}, 429)
+    with pytest.raises(RateLimitWaitTooLongError):
+        limiter.acquire()
