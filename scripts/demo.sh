@@ -66,6 +66,6 @@ echo
 echo "Done. The data is in $OUT/ (one CSV file per stream; rows, header included):"
 (cd "$OUT" && wc -l -- *.csv)
 echo
-echo "Custom fields have readable names and option labels (custom_field_names: name, resolve_option_labels: true);"
-echo "nested values are columns (person__name) or JSON. The columns of deals.csv:"
+echo "Custom fields have readable names and option labels (custom_field_names: name, resolve_option_labels: true)."
+echo "The columns of deals.csv:"
 head -n1 "$OUT/deals.csv" | tr ',' '\n' | paste -sd' ' | fold -s -w 110
