@@ -435,6 +435,9 @@ class PipedriveStream(ApiStream):
         complete = False
         try:
             yield from self.request_records(context)
+            added = self.added_since_plan(context, plan)
+            if added is not None:
+                yield from self.never_updated(context, added)
             self.flush_children()
             complete = True
             if keeper is not None:
@@ -453,6 +456,39 @@ class PipedriveStream(ApiStream):
             partitions = self.partitions
             if self.parent_stream_type is None and (not complete or not partitions or context == partitions[-1]):
                 _report_temporal_tree(self)  # the stream's impossible dates/times: once per column, with a count
+
+    def added_since_plan(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> ReadPlan | None:
+        """The pass for records never updated since they were added, which an incremental read cannot see.
+
+        Pipedrive leaves ``update_time`` null until a record is first changed; ``updated_since`` and
+        ``/v1/recents`` then never return it. When a read starts from a time (a bookmark or ``start_date``), the
+        list is also read newest-added first down to that time, and records with a null update time are
+        delivered. One request per run, more only when more than a page of records was added since.
+        """
+        res = self.resource
+        if plan.floor is None or not self.replication_key or res.replication not in {
+                Replication.UPDATED_SINCE, Replication.RECENTS}:
+            return None
+        path, params = self.base_path(context)
+        if res.read_version == 2:
+            params.update(sort_by="add_time", sort_direction="desc")
+        elif res.pagination is not Pagination.NONE:
+            params["sort"] = "add_time DESC"
+        return ReadPlan("added_since", path, params, res.pagination, self.page_size, plan.start, plan.floor)
+
+    def never_updated(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> Iterator[dict[str, Any]]:
+        """Records of ``plan`` (newest added first) added at or after its floor whose update time is null."""
+        rk = self.replication_key or "update_time"
+        self._plan = plan
+        ordered = plan.pagination is not Pagination.NONE
+        for record in self.request_records(context):
+            added = normalize_timestamp(record.get("add_time"))
+            if added is None or (plan.floor and added < plan.floor):
+                if ordered:
+                    break  # newest first: everything further was added before the floor
+                continue
+            if record.get(rk) is None:
+                yield record
 
     @override
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:

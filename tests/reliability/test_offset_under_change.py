@@ -81,7 +81,8 @@ def _churn(emu: Emulator, res: Resource, path: str, churn: Churn, *, sorted_by_u
     lock = threading.Lock()
 
     def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
-        if urlsplit(target).path == path:
+        parts = urlsplit(target)
+        if parts.path == path and "add_time" not in parts.query:  # not the never-updated records' pass
             with lock:
                 churn.requests += 1
                 if churn.requests > 1:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pipedrive_emulator.server import Emulator
+from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.tap import TapPipedrive
 from tests.reliability.conftest import (
     assert_exact,
@@ -134,3 +135,26 @@ def test_ids_repeated_across_pages_are_emitted_once(emu, stream):
     assert result.exit_code == 0, log_tail(result.log)
     assert duplicates(result.messages, stream) == {}
     assert_exact(result.messages, emu, [stream])
+
+
+@pytest.mark.parametrize("stream", ["persons", "deals", "notes"])
+def test_records_never_updated_are_delivered_from_start_date_and_when_new(emu, stream):
+    """A record whose update_time is null (never changed since it was added) is invisible to updated_since and
+    /v1/recents: it comes through the newest-added-first pass, on a first run with start_date and when new."""
+    table = emu.store.tables[stream]
+    live = [k for k, r in table.rows.items() if r.deleted_at is None and r.ut is not None]
+    start = "2026-01-01T00:00:00Z"
+    old_enough = [k for k in live if (normalize_timestamp(table.rows[k].data.get("add_time")) or "") >= start]
+    never_updated = old_enough[:2]
+    for key in never_updated:
+        emu.store.set_null_update_time(stream, key)
+    first = sync(tap_config(emu, start_date=start), streams=[stream])
+    assert first.exit_code == 0, log_tail(first.log)
+    assert set(never_updated) <= set(first.ids(stream))
+    emu.clock.advance(600)
+    template = {k: v for k, v in table.rows[live[-1]].data.items() if k not in {"id", "add_time", "update_time"}}
+    new = emu.store.insert(stream, template)["id"]
+    emu.store.set_null_update_time(stream, new)
+    second = sync(tap_config(emu, start_date=start), streams=[stream], state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
+    assert second.ids(stream) == [new]  # the new record, and not the earlier never-updated ones again

@@ -104,12 +104,16 @@ def test_incremental_second_run_reads_only_changes_via_updated_since_and_recents
     # children only for the changed parent
     assert {r["deal_id"] for r in second.records["deal_products"]} <= {3}
     log = emu.requests.snapshot()
-    deal_reads = [r for r in log if r.path == "/api/v2/deals"]
+    deal_reads = [r for r in log if r.path == "/api/v2/deals" and r.query.get("sort_by") != "add_time"]
     assert deal_reads
     assert all("updated_since" in r.query and r.query["sort_by"] == "update_time" for r in deal_reads)
     recents = [r for r in log if r.path == "/v1/recents"]
     assert {r.query["items"] for r in recents} == {"note", "user"}
-    assert not [r for r in log if r.path in ("/v1/notes", "/v1/users")]
+    # besides: one newest-added-first page per list, for records never updated (update_time null)
+    added = [r for r in log if r.query.get("sort_by") == "add_time" or r.query.get("sort") == "add_time DESC"]
+    assert {"/api/v2/deals", "/api/v2/persons", "/v1/notes"} <= {r.path for r in added}
+    assert not [r for r in log if r.path == "/v1/notes" and r not in added]
+    assert len([r for r in log if r.path == "/v1/users"]) == 1  # one-page list, read whole once
 
 
 def test_boundary_second_records_are_neither_lost_nor_duplicated(fresh_emulator):
