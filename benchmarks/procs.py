@@ -109,6 +109,18 @@ class _StdoutCounter(threading.Thread):
         self.by_stream = Counter({k.decode(): v for k, v in by_stream.items()})
 
 
+def _vm_hwm_kib(pid: int) -> int:
+    """Peak RSS so far of the running process ``pid`` (``VmHWM``, KiB; 0 where /proc does not say)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run_measured(
     cmd: list[str],
     *,
@@ -139,10 +151,12 @@ def run_measured(
             counter = _StdoutCounter(proc.stdout, start)
             counter.start()
         deadline = None if timeout is None else start + timeout
+        peak_kib = 0
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            peak_kib = max(peak_kib, _vm_hwm_kib(proc.pid))
             if deadline is not None and time.perf_counter() > deadline:
                 proc.kill()
                 pid, status, rusage = os.wait4(proc.pid, 0)
@@ -161,7 +175,8 @@ def run_measured(
         wall_s=wall,
         user_s=rusage.ru_utime,
         sys_s=rusage.ru_stime,
-        max_rss_mb=rusage.ru_maxrss / 1024.0,  # Linux reports KiB
+        # the child's own high-water mark; ru_maxrss counts the harness's RSS at fork (vfork + exec keep it)
+        max_rss_mb=(peak_kib or rusage.ru_maxrss) / 1024.0,  # KiB
         metric_requests=len(_REQ_METRIC_RE.findall(text)),
         stderr_path=str(stderr_path),
         stderr_tail=text[-3000:],
