@@ -21,6 +21,10 @@ What the documents say beside the types is kept:
   the same column of the legacy v1 list (2026-01 document), else the first same-named property anywhere in the
   documents, else by name (``*_count``/``*_id`` integer, ``*_time`` date-time, anything else string).
 
+* **columns the tap or singer-sdk add**, from the catalogue row: the parent id column of a child, the
+  ``parent_params`` columns (typed like the parent's values), partition keys (``folder``, ``is_archived``) and
+  the file content columns of a row with ``download_path``.
+
 Custom fields are not part of these files; the tap adds them at discovery from the ``*Fields`` endpoints.
 The same run writes ``docs/tap-columns.md``, the column reference (type, format, description of every column).
 The output is committed; ``--check`` fails when a file is out of date (a test runs it when the documents are
@@ -44,6 +48,7 @@ from pipedrive_core import openapi  # noqa: E402
 from pipedrive_core.catalogue import Resource, active, get  # noqa: E402
 from pipedrive_core.fields import ADDRESS_PARTS  # noqa: E402
 from tap_pipedrive import parent_params  # noqa: E402
+from tap_pipedrive.file_content import CONTENT_PROPERTIES  # noqa: E402
 
 DEFAULT_OUT = ROOT / "tap_pipedrive" / "schemas"
 DEFAULT_DOC = ROOT / "docs" / "tap-columns.md"
@@ -435,6 +440,8 @@ class Generator:
             props.pop("custom_fields", None)  # flattened into columns by the tap
         for name, column_schema in partition_columns(resource).items():
             props.setdefault(name, column_schema)
+        if resource.download_path:  # the file content columns (download_file_content)
+            props.update({name: dict(column_schema) for name, column_schema in CONTENT_PROPERTIES.items()})
         for name in resource.include_fields:
             included: dict[str, Any] = props.get(name) or self.include_field(resource, name)
             description = str(included.get("description", ""))
