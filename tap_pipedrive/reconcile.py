@@ -94,7 +94,7 @@ class DeletedRecordsStream(ApiStream):
         client = PipedriveClient(self.tap.client_config, session=self.tap.session)
         params = dict(resource.read_params)
         ids: set[Any] = set()
-        limit = min(resource.page_limit, 500)
+        limit = max(1, min(int(self.config.get("page_size") or 500), resource.page_limit, 500))
         for page in client.iter_pages(resource.read_path, pagination=resource.pagination, params=params,
                                       page_limit=limit if resource.pagination is not Pagination.NONE else 500,
                                       resource=resource.name):

@@ -30,6 +30,7 @@ import pytest
 
 from pipedrive_core.catalogue import Pagination, Replication, Resource, active
 from pipedrive_emulator.server import Emulator
+from tap_pipedrive.reconcile import RECONCILABLE
 from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
 from tests.tap.conftest import SyncResult
 
@@ -64,7 +65,8 @@ def _new_key(res: Resource, emu: Emulator) -> Any:
 
 def _read_order(emu: Emulator, res: Resource, sorted_by_update: bool, after: int | None) -> list[Any]:
     """Keys of live rows in the order the read meets them."""
-    rows = [r for r in emu.store.tables[res.name].rows.values() if r.deleted_at is None]
+    rows = [r for r in emu.store.tables[res.name].rows.values() if r.deleted_at is None
+            and not (res.archived_path and r.data.get("is_archived"))]  # the main list, not the archived one
     if after is not None:
         rows = [r for r in rows if r.ut is not None and r.ut > after]
     if sorted_by_update:
@@ -188,3 +190,40 @@ def test_a_list_changing_between_page_requests_loses_nothing(res: Resource, mode
         quiet = sync(config, streams=[res.name], state=run.state)
         assert quiet.exit_code == 0, log_tail(quiet.log)
         _assert_exact_after([*before, *run.messages, *quiet.messages], emu, res, churn.deleted)
+
+
+def _deleted_reports(messages: list[dict[str, Any]], stream: str) -> list[str]:
+    return [m["record"]["id"] for m in messages if m.get("type") == "RECORD"
+            and m.get("stream") == "deleted_records" and m["record"].get("stream") == stream]
+
+
+RECONCILED = [pytest.param(r, id=r.name) for r in PAGED if r.name in RECONCILABLE]
+
+
+@pytest.mark.parametrize("res", RECONCILED)
+def test_deletions_are_reported_only_for_records_really_gone_while_the_ids_pass_meets_a_moving_list(
+        res: Resource) -> None:
+    """``reconcile_deletes``: rows deleted before the run are reported; rows deleted, updated or inserted while
+    the ids pass pages are never reported as deleted unless they really are gone."""
+    with small_emulator(seed=7, sizes=SIZES) as emu:
+        config = tap_config(emu, page_size=_page_size(emu, res), reconcile_deletes=[res.name])
+        first = sync(config, streams=[res.name, "deleted_records"])
+        assert first.exit_code == 0, log_tail(first.log)
+        assert not _deleted_reports(first.messages, res.name)  # the first pass only records the ids
+        emu.clock.advance(60)
+        gone_before = _read_order(emu, res, False, None)[5:8]
+        for key in gone_before:
+            emu.store.delete(res.name, key)
+        churn = Churn()
+        calm = emu.handle
+        _churn(emu, res, res.read_path.split("?", 1)[0], churn, sorted_by_update=False, after=None)
+        second = sync(config, streams=["deleted_records"], state=first.state)
+        assert second.exit_code == 0, log_tail(second.log)
+        emu.handle = calm  # type: ignore[method-assign]
+        reported = {str(k) for k in _deleted_reports(second.messages, res.name)}
+        really_gone = {str(k) for k in [*gone_before, *churn.deleted]}
+        assert {str(k) for k in gone_before} <= reported
+        assert reported <= really_gone, f"{res.name}: reported as deleted but alive: {sorted(reported - really_gone)}"
+        third = sync(config, streams=["deleted_records"], state=second.state)
+        later = {str(k) for k in _deleted_reports(third.messages, res.name)}
+        assert reported | later == really_gone  # the rows deleted during the second pass, one run later
