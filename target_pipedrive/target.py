@@ -179,6 +179,7 @@ class _Reader(SingerReader):
                 self.on_failure()
             raise
 
+    @override
     def deserialize_json(self, line: str) -> dict[str, Any]:
         try:
             parsed: dict[str, Any] = deserialize_json(line)

@@ -379,7 +379,7 @@ class Translator:
                 continue
             if column == "custom_fields" and self.v2:
                 if value is not None:
-                    self._nested_custom(value, custom, dropped)
+                    self._nested_custom(value, custom, dropped, unknown)
                 continue
             spec = self.writable.get(column)
             if spec is not None:
@@ -403,16 +403,14 @@ class Translator:
             dropped.append(column)
         return Payload(builtin, custom, dropped)
 
-    def _nested_custom(self, value: Any, custom: dict[str, Any], dropped: list[str]) -> None:
+    def _nested_custom(self, value: Any, custom: dict[str, Any], dropped: list[str], unknown: list[str]) -> None:
         if not isinstance(value, Mapping):
             raise RecordError("custom_fields must be an object", field="custom_fields")
         by_key: dict[str, Any] = {}
         for name, item in value.items():
             fdef = self.custom.field_for(str(name)) if self.custom else None
             if fdef is None:
-                if self.unknown_fields == "error":
-                    raise RecordError(f"unknown custom field {name!r}", field=f"custom_fields.{name}")
-                dropped.append(f"custom_fields.{name}")
+                (unknown if self.unknown_fields == "error" else dropped).append(f"custom_fields.{name}")
                 continue
             by_key[fdef.key] = item
         for flat_key, item in flatten_v2(by_key, self.fields).items():

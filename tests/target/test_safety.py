@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from pipedrive_core.catalogue import CATALOGUE
 from pipedrive_emulator.server import Emulator
 from target_pipedrive.ledger import Ledger, LedgerError, account_key
 from target_pipedrive.planner import delete_requested, key_string, payload_hash
 from target_pipedrive.sinks import BatchFileRefusedError
 from target_pipedrive.target import StreamMappingError
-from target_pipedrive.translate import RecordError
+from target_pipedrive.translate import RecordError, Translator
 from tests.target.conftest import REPO, cli_env, dead_letters, empty_sizes, record, run_target, schema
 
 PROPS: dict[str, Any] = {
@@ -287,3 +288,11 @@ def test_an_unknown_setting_is_warned_about_with_the_likely_name(emulator, confi
     with caplog.at_level(logging.WARNING):
         run_target(cfg, schema("persons", PROPS, ["ext"]), record("persons", _people(1)[0]))
     assert "unknown setting 'ledger_ur' is ignored; did you mean 'ledger_url'?" in caplog.text
+
+
+def test_every_unknown_custom_field_in_a_custom_fields_object_is_listed():
+    translator = Translator(CATALOGUE["persons"])
+    with pytest.raises(RecordError) as info:
+        translator.translate({"name": "A", "shoe": 1, "custom_fields": {"nope": 1, "nada": 2}})
+    for name in ("'shoe'", "'custom_fields.nope'", "'custom_fields.nada'"):
+        assert name in info.value.reason
