@@ -275,8 +275,8 @@ class Runtime:
         for record, identity in chain:
             if self.stop.is_set():
                 break
-            op = ctx.planner.decide(record, identity, view)
             try:
+                op = ctx.planner.decide(record, identity, view)  # may search Pipedrive (match_on, open intents)
                 self._execute(ctx, op, view)
             except Exception as exc:
                 if not is_record_error(exc):
@@ -311,7 +311,13 @@ class Runtime:
         plan = ctx.plan
         targets: list[Operation] = []
         for record, identity in deletes:
-            op = ctx.planner.decide(record, identity, view)
+            try:
+                op = ctx.planner.decide(record, identity, view)
+            except PipedriveError as exc:  # reconciling an open intent searched Pipedrive and was refused
+                if not is_record_error(exc):
+                    raise
+                rejections.append(_rejection_from(plan, identity.label, record, exc))
+                continue
             if op.kind is OpKind.REJECT:
                 rejections.append(Rejection(plan.stream, identity.label, op.reason, record, op.field))
             elif op.kind is OpKind.SKIP:
