@@ -377,7 +377,7 @@ def test_a_newly_configured_refresh_token_wins_over_the_store(sleeps, tmp_path):
     ],
 )
 def test_api_url_is_the_host_without_an_api_version(given, expected):
-    """A pasted ``…/v1`` used to produce ``/v1/v1/deals``: every catalogue path carries its version already."""
+    """A pasted ``…/v1`` must not produce ``/v1/v1/deals``: every catalogue path carries its version already."""
     assert ClientConfig.from_config({"api_token": "t", "api_url": given}).api_url == expected
 
 

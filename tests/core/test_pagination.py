@@ -1,9 +1,8 @@
 """The one next-page reading shared by the tap's paginators and ``PipedriveClient.iter_pages``.
 
-The two used to disagree when ``next_start`` is missing: one added the *requested* limit (skipping rows when
-Pipedrive caps the page size), the other stopped when the answer did not echo its limit (dropping the rest of
-the list). Both now call :func:`pipedrive_core.pagination.next_token`; the cases below are checked through
-each caller.
+The rule that matters most is the fallback when ``next_start`` is missing: the *requested* limit would skip
+rows when Pipedrive caps the page size, and stopping would drop the rest of the list. Both callers use
+:func:`pipedrive_core.pagination.next_token`; the cases below are checked through each of them.
 """
 
 from __future__ import annotations
