@@ -30,8 +30,8 @@ from tests.target.conftest import empty_sizes, record, schema, text
 
 
 def test_a_new_run_in_the_same_process_relearns_a_daily_budget_that_was_spent():
-    """A spent budget must not outlive the run that saw it: the next run asks Pipedrive again (it used to
-    refuse every request of the process for good, so an in-process rerun after the reset could not start)."""
+    """A spent budget must not outlive the run that saw it: the next run asks Pipedrive again, so an in-process
+    rerun after the reset can start."""
     account = "https://rel-budget.example|token:1"
     first = RateLimiter.shared(account)
     first.observe({"x-daily-requests-left": "0"}, 429)
