@@ -60,7 +60,7 @@ bash scripts/meltano.sh install >/dev/null
 mkdir -p "$OUT"
 echo "==> meltano run --full-refresh tap-pipedrive target-csv (tap-pipedrive -> $URL)"
 # --full-refresh: the demo always shows the whole data set, also on a second run
-bash scripts/meltano.sh --environment=dev run --full-refresh tap-pipedrive target-csv
+bash scripts/meltano.sh --environment=dev run --no-install --full-refresh tap-pipedrive target-csv
 
 echo
 echo "Done. The data is in $OUT/ (one CSV file per stream; rows, header included):"

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from singer_sdk.plugin_base import PluginBase  # noqa: E402
 
+from pipedrive_core.catalogue import active  # noqa: E402
 from tap_pipedrive.tap import TapPipedrive  # noqa: E402
 from target_pipedrive.target import TargetPipedrive  # noqa: E402
 
@@ -55,16 +56,30 @@ class Plugin:
     keywords: tuple[str, ...]
     #: settings the SDK declares for every target but this one ignores
     omitted: tuple[str, ...] = ()
+    #: Meltano's default ``select`` rules (None: Meltano's own default, everything)
+    select: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
         return self.cls.name
 
 
+def default_select() -> tuple[str, ...]:
+    """The tap's default selection as Meltano rules.
+
+    Meltano selects every stream (``*.*``) unless ``select`` says otherwise, which overrides the streams the tap
+    leaves out by default (``selected-by-default: false``: per-parent children that cost a request per parent).
+    So the definition lists the streams selected by default, plus the streams that exist only when a setting
+    asks for them (``search_terms``: ``<resource>_search``; ``reconcile_deletes``: ``deleted_records``).
+    """
+    streams = [r.name for r in active() if r.selected_by_default]
+    return (*(f"{name}.*" for name in streams), "*_search.*", "deleted_records.*")
+
+
 PLUGINS = (
     Plugin("extractors", TapPipedrive, "Pipedrive",
            "Pipedrive CRM: every resource as a stream, full and incremental, custom fields typed",
-           ("meltano_sdk", "crm", "api")),
+           ("meltano_sdk", "crm", "api"), select=default_select()),
     Plugin("loaders", TargetPipedrive, "Pipedrive",
            "Pipedrive CRM: reverse ETL (create, update, upsert, delete) with a crash-safe ledger",
            ("meltano_sdk", "crm", "api", "reverse_etl"),
@@ -132,6 +147,7 @@ def definition(plugin: Plugin) -> dict[str, Any]:
         "capabilities": about["capabilities"],
         "settings_group_validation": GROUPS,
         "settings": [setting(name, schema) for name, schema in properties.items() if name not in plugin.omitted],
+        **({"select": list(plugin.select)} if plugin.select is not None else {}),
     }
 
 
