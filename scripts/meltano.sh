@@ -18,5 +18,10 @@ elif ! "$MELTANO_VENV/bin/python" -c "import psycopg" 2>/dev/null; then
   "$MELTANO_VENV/bin/python" -m pip install --quiet "psycopg[binary]>=3.2"
 fi
 export PATH="$PWD/$MELTANO_VENV/bin:$PATH"
-export MELTANO_ENVIRONMENT=${MELTANO_ENVIRONMENT:-dev}
+# `select` rules are written where the environment points: without one they go to the plugin (every
+# environment), which is what `meltano select <tap> <stream> <attr>` means; listing needs dev's credentials.
+case " $* " in
+  *" select "*) case " $* " in *" --list "*) export MELTANO_ENVIRONMENT=${MELTANO_ENVIRONMENT:-dev} ;; esac ;;
+  *) export MELTANO_ENVIRONMENT=${MELTANO_ENVIRONMENT:-dev} ;;
+esac
 exec "$MELTANO_VENV/bin/meltano" "$@"
