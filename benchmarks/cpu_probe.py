@@ -29,8 +29,11 @@ TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
 def _catalog(config: Path, streams: list[str], out: Path) -> Path:
     import subprocess  # noqa: PLC0415
 
-    text = subprocess.run([*TAP, "--config", str(config), "--discover"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout
+    done = subprocess.run([*TAP, "--config", str(config), "--discover"], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"discovery failed:\n{done.stderr[-3000:]}")
+    text = done.stdout
     catalog = json.loads(text)
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pyspy", default=None, help="also one run under py-spy (all threads) into this file")
     parser.add_argument("--startup", action="store_true", help="also measure --discover (fixed cost)")
     parser.add_argument("--entry", default="benchmarks.entry", help="module that runs the tap")
+    parser.add_argument("--start-date", default="2000-01-01T00:00:00Z",
+                        help="the tap's start_date, as in benchmarks.run ('' for none: a plain full read)")
     parser.add_argument("--extra", default="", help="extra arguments for the entry")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "raw" / "probe"))
     args = parser.parse_args(argv)
@@ -85,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                          latency_ms=0, burst=None, log_path=out / "emulator.log") as emu:
         emu.warm(streams)
         config = out / "config.json"
-        config.write_text(json.dumps({"api_token": emu.token, "api_url": emu.url, "burst_limit": 100_000,
-                                      "start_date": "2000-01-01T00:00:00Z"}))
+        settings = {"api_token": emu.token, "api_url": emu.url, "burst_limit": 100_000}
+        if args.start_date:
+            settings["start_date"] = args.start_date
+        config.write_text(json.dumps(settings))
         catalog = _catalog(config, streams, out / "catalog.json")
         cmd = [*tap, "--config", str(config), "--catalog", str(catalog)]
         figures = []
