@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Mapping
 
-from .seeding import account, contacts, definitions, history, sales, work
+from .seeding import account, contacts, coverage, definitions, history, sales, work
 from .seeding.base import SeedContext
 from .store import Store
 
@@ -45,7 +45,7 @@ STEPS: tuple[Step, ...] = (
     account.webhooks, work.mail, work.projects, sales.deal_children, contacts.org_relationships,
     # -- second stream --
     account.permission_sets, sales.product_variations, sales.deal_installments, sales.archived_leads,
-    history.changelogs, work.file_contents,
+    history.changelogs, work.file_contents, coverage.optional_fields,
 )
 
 
