@@ -12,7 +12,6 @@ from typing import Any
 
 from pipedrive_core.catalogue import Resource
 
-from . import writes
 from .envelope import Answer, ApiError, bad_request, not_found, ok, ok_raw
 from .reads import DEFAULT_LIMIT, MAX_LIMIT, int_param, join, list_v2, parse_key, render, walk
 from .request import Context, Request
@@ -137,9 +136,6 @@ def download_file(ctx: Context, req: Request) -> Answer:
     key = parse_key(files.resource, req.params["id"])
     row = files.get(key)
     body = ctx.store.content(key)
-    if body is None:  # uploaded through POST /v1/files before uploads stored their bytes in the store
-        upload = writes.uploaded(ctx.store, key) if isinstance(key, int) else None
-        body = upload.content if upload is not None else None
     if row is None or row.deleted_at is not None or body is None:
         raise not_found("File not found")
     name = str(row.data.get("file_name") or f"file-{key}").replace('"', "")
