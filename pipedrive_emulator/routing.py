@@ -25,6 +25,8 @@ from .request import Context, Request
 
 Handler = Callable[[Context, Request], Answer]
 
+#: token cost per (version, kind) of route, from the documents' ``x-token-cost`` and kept apart from the catalogue's
+#: ``read_token_cost`` on purpose (the emulator is the cross-check; tests compare both with the documents)
 COSTS: dict[tuple[int, str], int] = {
     (1, "get"): 2, (1, "list"): 20, (1, "create"): 10, (1, "update"): 10, (1, "delete"): 6,
     (1, "bulk_delete"): 10, (1, "search"): 40, (1, "flow"): 40,

@@ -25,7 +25,8 @@ from .clock import Clock, parse_any
 TimeStyle = Literal["v1", "iso", "iso_ms"]
 Key = int | str
 
-#: Where each resource keeps its "last changed" timestamp (``None``: the resource has none).
+#: Where each resource keeps its "last changed" timestamp (``None``: the resource has none). Written from the
+#: OpenAPI documents by hand, not derived from the catalogue or the tap's schemas: the emulator cross-checks them.
 UPDATE_FIELD: dict[str, str | None] = {
     "users": "modified",
     "currencies": None,
