@@ -225,6 +225,7 @@ def test_fast_path_and_prefetch_against_the_sdk(setup: Any) -> None:
     product = _run(tmp, "product", config, catalog, "a")
     assert sum('"type":"RECORD"' in line for line in sdk) > 200
     assert fast == sdk  # byte for byte (volatile timestamps aside), message by message
+    _assert_temporal_forms(sdk)
     # prefetch: the same records and SCHEMA in the same order per stream, the same final state ...
     assert _by_stream(product) == _by_stream(sdk)
     assert _states(product)[-1][1] == _states(sdk)[-1][1]
@@ -232,6 +233,29 @@ def test_fast_path_and_prefetch_against_the_sdk(setup: Any) -> None:
     # guarded offset reads page one row early, so the STATEs are not the SDK's own, only as exact.)
     _assert_states_cover_only_written(product)
     _assert_states_cover_only_written(sdk)
+
+
+_FORMS = {"date-time": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"), "date": re.compile(r"\d{4}-\d\d-\d\d"),
+          "time": re.compile(r"\d\d:\d\d:\d\dZ")}
+
+
+def _assert_temporal_forms(lines: list[str]) -> None:
+    """Both paths emit every date-time, date and time column the SCHEMA declares in its one form (the
+    timestamp normalisation runs before either writes)."""
+    formats: dict[str, dict[str, str]] = {}
+    checked = 0
+    for line in lines:
+        msg = json.loads(line)
+        if msg["type"] == "SCHEMA":
+            formats[msg["stream"]] = {k: p["format"] for k, p in msg["schema"]["properties"].items()
+                                      if isinstance(p, dict) and p.get("format") in _FORMS}
+        elif msg["type"] == "RECORD":
+            for column, fmt in formats[msg["stream"]].items():
+                value = msg["record"].get(column)
+                if value is not None:
+                    assert _FORMS[fmt].fullmatch(value), (msg["stream"], column, value)
+                    checked += 1
+    assert checked > 500
 
 
 def _assert_states_cover_only_written(lines: list[str]) -> None:
