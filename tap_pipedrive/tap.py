@@ -28,7 +28,7 @@ from tap_pipedrive.client import ApiStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
-from tap_pipedrive.file_content import CONTENT_PROPERTIES, FileContent, content_for
+from tap_pipedrive.file_content import FileContent, content_for
 from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
@@ -356,8 +356,6 @@ class TapPipedrive(CompatTap):
         plan = self.custom_field_plan(resource)
         if plan is not None:
             schema["properties"].update(plan.schema_properties())
-        if resource.download_path:
-            schema["properties"].update(CONTENT_PROPERTIES)
         if resource.fields_of:
             schema["properties"]["column"] = {"type": ["string", "null"]}
             schema["properties"]["columns"] = {"type": ["array", "null"], "items": {"type": "string"}}
