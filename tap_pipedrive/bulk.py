@@ -27,10 +27,25 @@ BULK_IDS = "bulk_ids"
 class BulkChildStream(ChildStream):
     """A child read in batches of parents through the catalogue's ``bulk_path``."""
 
+    #: a bulk read is cheap enough to re-read the children of every parent on incremental runs
+    refreshes_all_parents = True
+    batches_parents = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: list[Any] = []
+        self._noted: set[Any] = set()
         self.gate = PlanGate(self)
+
+    @override
+    def note_parents(self, parent_ids: Iterable[Any]) -> None:
+        """Read the children of these parents too (those not read in this run yet), in batches."""
+        for parent_id in parent_ids:
+            if parent_id not in self._noted:
+                self._noted.add(parent_id)
+                self._pending.append(parent_id)
+                if len(self._pending) >= self.resource.bulk_max:
+                    self.flush_pending()
 
     @override
     def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
@@ -40,6 +55,7 @@ class BulkChildStream(ChildStream):
                 return []
             return super().read_records(context)
         if context is not None and context.get("parent_id") is not None:
+            self._noted.add(context["parent_id"])
             self._pending.append(context["parent_id"])
         if len(self._pending) >= self.resource.bulk_max:
             self.flush_pending()

@@ -27,7 +27,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from typing_extensions import override
 
 from pipedrive_core.catalogue import RECENTS_PATH, Pagination, Replication, Resource, read_token_cost
-from pipedrive_core.http import body_of
+from pipedrive_core.http import PipedriveClient, body_of
 from pipedrive_core.http.errors import GoneError, NotFoundError, PipedriveError
 from pipedrive_core.pagination import token_param
 from tap_pipedrive import parent_params
@@ -432,20 +432,23 @@ class PipedriveStream(ApiStream):
                                     key=self.resource.key)
         self._keeper, self._reading = keeper, context
         read_started = normalize_timestamp(self.tap.server_now())
+        #: the previous read of this partition ran to its end (not a read resumed after a stop)
+        after_complete_read = CHECKED_STATE_KEY in self.get_context_state(context)
         complete = False
         try:
             yield from self.request_records(context)
             added = self.added_since_plan(context, plan)
             if added is not None:
                 yield from self.never_updated(context, added)
+            if plan.floor is not None and after_complete_read:
+                self.refresh_children(context)
             self.flush_children()
             complete = True
             if keeper is not None:
-                recents = self.resource.replication is Replication.RECENTS
-                keeper.finish(checked_until=read_started if recents else None)
+                keeper.finish(checked_until=read_started)
         finally:
-            if keeper is not None and not complete:
-                keeper.checkpoint(settle=False)  # stopped: the record in flight (its children unread) stays unsent
+            if not complete:
+                self.abandon()
             if keeper is not None and keeper.dedupe.suppressed:
                 self.logger.info("%s: skipped %d records already emitted (boundary second)",
                                  self.name, keeper.dedupe.suppressed)
@@ -456,6 +459,32 @@ class PipedriveStream(ApiStream):
             partitions = self.partitions
             if self.parent_stream_type is None and (not complete or not partitions or context == partitions[-1]):
                 _report_temporal_tree(self)  # the stream's impossible dates/times: once per column, with a count
+
+    def refresh_children(self, context: Mapping[str, Any] | None) -> None:
+        """After an incremental read, the children that batch parents are read for every parent of the list.
+
+        Pipedrive's documents do not say that adding a product to a deal changes the deal (its ``update_time``;
+        only ``products_count`` tells), so an incremental read of deals misses products added to deals that did
+        not change otherwise. With ``refresh_bulk_children`` the parent list's ids are read (one
+        request per 500 parents) and the children of the parents not read yet are read in batches (one request
+        per 100 parents, for deal products). Only after a complete previous read: a read resumed after a stop
+        is still reading every parent's children.
+        """
+        children = [c for c in self.child_streams if isinstance(c, ChildStream) and c.refreshes_all_parents
+                    and c.selected]
+        if not children or not self.config.get("refresh_bulk_children"):
+            return
+        res = self.resource
+        path, params = self.base_path(context)
+        client = PipedriveClient(self.tap.client_config, session=self.tap.session)
+        for page in client.iter_pages(path, pagination=res.pagination, params=params, page_limit=res.page_limit,
+                                      resource=res.name):
+            self.stats.requests += 1
+            self.stats.tokens += self.token_cost(ReadPlan("full", path))
+            ids = [context_["parent_id"] for r in page if isinstance(r, dict)
+                   if (context_ := child_context_of(r, res)) is not None]
+            for child in children:
+                child.note_parents(ids)
 
     def added_since_plan(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> ReadPlan | None:
         """The pass for records never updated since they were added, which an incremental read cannot see.
@@ -512,8 +541,13 @@ class PipedriveStream(ApiStream):
     def abandon(self) -> None:
         """A stop elsewhere (a child's read) while this read is open: keep its boundary, but the record in
         flight (whose children were being read) stays unsent."""
-        if self._keeper is not None:
-            self._keeper.checkpoint(settle=False)
+        keeper = self._keeper
+        if keeper is None:
+            return
+        if any(isinstance(c, ChildStream) and c.batches_parents and c.selected for c in self.child_streams):
+            keeper.rollback()  # children read in batches: parents since the last STATE may lack theirs
+        else:
+            keeper.checkpoint(settle=False)
 
     @override
     def parse_response(self, response: requests.Response) -> Iterator[dict[str, Any]]:
@@ -633,6 +667,14 @@ class ChildStream(PipedriveStream):
 
     def flush_pending(self) -> None:
         """Read the children of parents noted but not read yet (a per-parent read has none)."""
+
+    #: whether incremental runs re-read this child for every parent, not only for the changed ones
+    refreshes_all_parents: ClassVar[bool] = False
+    #: whether the children of several parents are read together, later than the parents are emitted
+    batches_parents: ClassVar[bool] = False
+
+    def note_parents(self, parent_ids: Iterable[Any]) -> None:
+        """Read the children of these parents as well (only children that batch parents do)."""
 
     @override
     def read_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:

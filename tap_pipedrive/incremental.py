@@ -167,7 +167,8 @@ class BookmarkKeeper:
       the sorted-stream check accepts them, and put back if the read ends lower;
     * **order**: a server page out of update-time order freezes the persisted bookmark at the read's start
       until the read ends (a stop then re-reads, never skips);
-    * ``checked_until`` (``/recents`` streams): when the last complete read began.
+    * ``checked_until``: when the last complete read began (``/recents`` streams start there when the bookmark
+      is older; its presence says the previous read ran to its end).
     """
 
     def __init__(self, state: dict[str, Any], *, start: str | None, floor: str | None, key: str | None) -> None:
@@ -180,6 +181,8 @@ class BookmarkKeeper:
         self._original = state.get(_BOOKMARK)
         self._newest: str | None = None
         self.out_of_order = 0
+        #: what the last STATE said: the bookmark and boundary a stop can fall back to
+        self._saved: tuple[Any, Any] = (state.get(_BOOKMARK), state.get(BOUNDARY_STATE_KEY))
         if start:
             self.dedupe = BoundaryDedupe.from_state(state.get(BOUNDARY_STATE_KEY), start)
             if self._original is not None:
@@ -220,6 +223,17 @@ class BookmarkKeeper:
             return
         if self.dedupe.second:
             self.state[BOUNDARY_STATE_KEY] = self.dedupe.to_state()
+        self._saved = (self.state.get(_BOOKMARK), self.state.get(BOUNDARY_STATE_KEY))
+
+    def rollback(self) -> None:
+        """Back to what the last STATE said: records emitted since then are not covered (their children, read
+        in batches, may still be unread)."""
+        bookmark, boundary = self._saved
+        self.state[_BOOKMARK] = bookmark
+        if boundary is None:
+            self.state.pop(BOUNDARY_STATE_KEY, None)
+        else:
+            self.state[BOUNDARY_STATE_KEY] = boundary
 
     def finish(self, *, checked_until: str | None = None) -> None:
         """The read is complete: the bookmark never ends lower than it started, and never below the newest

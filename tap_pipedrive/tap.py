@@ -132,6 +132,16 @@ TAP_SETTINGS = th.PropertiesList(
         "deleted_records stream emits {stream, id, _sdc_deleted_at} for ids gone since the previous run.",
     ),
     th.Property(
+        "refresh_bulk_children",
+        th.BooleanType,
+        default=False,
+        description="Incremental runs also re-read the children that have a bulk route (deal products, deal "
+        "installments) for every parent, not only for parents changed since the bookmark: Pipedrive does not "
+        "document that adding a product changes the deal, so only this finds products added to deals that did "
+        "not change otherwise. Costs one request per 500 parents (their ids) plus one per 100 parents (more "
+        "when they hold more than a page of children), every run after a complete one.",
+    ),
+    th.Property(
         "include_fields",
         th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
         description="Extra columns Pipedrive sends only when asked (counts, next/last activity, mail times, ...): "

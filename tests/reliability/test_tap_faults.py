@@ -27,8 +27,8 @@ from tests.reliability.conftest import (
     tap_config,
 )
 
-FULL_PATHS = (r"^/api/v2/deals$", r"^/v1/notes$", r"^/api/v2/persons$", r"^/api/v2/deals/\d+/products$")
-INCREMENTAL_PATHS = (r"^/api/v2/deals$", r"^/v1/recents$", r"^/api/v2/persons$", r"^/api/v2/deals/\d+/products$")
+FULL_PATHS = (r"^/api/v2/deals$", r"^/v1/notes$", r"^/api/v2/persons$", r"^/api/v2/deals/products$")
+INCREMENTAL_PATHS = (r"^/api/v2/deals$", r"^/v1/recents$", r"^/api/v2/persons$", r"^/api/v2/deals/products$")
 
 #: a 429 costs a whole 2 s rate-limit window and a timeout a whole request timeout: fewer of those
 SLOW = {"count": 1, "paths": 2}
@@ -151,3 +151,28 @@ def test_sub_second_request_timeout_is_honoured(emu):
     assert "no answer within 0.5s" in result.log
     assert time.monotonic() - started < 10
     assert_exact(result.messages, emu, ["persons"])
+
+
+def test_a_product_added_to_an_unchanged_deal_is_read_by_the_next_incremental_run(emu):
+    """Pipedrive does not document that adding a product changes the deal: the incremental run re-reads every
+    deal's products through the bulk route, so the product arrives although its deal did not change."""
+    config = tap_config(emu, refresh_bulk_children=True)
+    first = sync(config, streams=["deals", "deal_products"])
+    assert first.exit_code == 0
+    emu.clock.advance(3600)
+    products = emu.store.tables["deal_products"]
+    template = dict(next(iter(products.rows.values())).data)
+    with_products = {p.parent for p in products.rows.values()}
+    deal = next(k for k, r in emu.store.tables["deals"].rows.items()
+                if r.deleted_at is None and not r.data.get("is_archived") and k not in with_products)
+    template.pop("id", None)
+    template["deal_id"] = deal
+    added = emu.store.insert("deal_products", template, parent=deal)["id"]
+    second = sync(config, streams=["deals", "deal_products"], state=first.state)
+    assert second.exit_code == 0, log_tail(second.log)
+    assert second.counts["deals"] == 0  # no deal changed
+    assert added in second.ids("deal_products")
+    assert_exact([*first.messages, *second.messages], emu, ["deals", "deal_products"])
+    emu.store.insert("deal_products", {**template, "id": None}, parent=deal)
+    off = sync(tap_config(emu), streams=["deals", "deal_products"], state=second.state)
+    assert off.counts.get("deal_products", 0) == 0  # by default only the changed deals' products are read
