@@ -28,13 +28,18 @@ def _any_key(s: SeedContext, table: str) -> Any:
     return keys[int(s.extra.random() * len(keys))] if keys else None
 
 
-def _activity(s: SeedContext, row: Row) -> dict[str, Any]:
+def _place(s: SeedContext) -> dict[str, Any]:
+    """A location object (activities' ``location``, persons' ``postal_address``): an address with its parts."""
     address = s.address()
+    return {k: address.get(k) for k in ("value", "country", "admin_area_level_1", "admin_area_level_2", "locality",
+                                        "sublocality", "route", "street_number", "postal_code", "subpremise",
+                                        "formatted_address")}
+
+
+def _activity(s: SeedContext, row: Row) -> dict[str, Any]:
     return {"conference_meeting_client": "zoom", "conference_meeting_url": f"https://zoom.example.com/j/{row.key}",
             "conference_meeting_id": f"{900000000 + int(row.key)}", "lead_id": _any_key(s, "leads"),
-            "location": {k: address.get(k) for k in ("value", "country", "admin_area_level_1", "admin_area_level_2",
-                                                     "locality", "sublocality", "route", "street_number",
-                                                     "postal_code", "subpremise", "formatted_address")},
+            "location": _place(s),
             "priority": s.extra_int(1, 3), "project_id": _any_key(s, "projects")}
 
 
@@ -84,14 +89,10 @@ def _organization(s: SeedContext, row: Row) -> dict[str, Any]:
 
 
 def _person(s: SeedContext, row: Row) -> dict[str, Any]:
-    address = s.address()
     return {"birthday": _date(s, -s.extra_int(8000, 20000)), "job_title": "Head of Operations",
             "notes": "Prefers email", "picture_id": s.extra_int(1, 1000),
             "im": [{"value": f"{row.data['first_name'].lower()}{row.key}", "primary": True, "label": "skype"}],
-            "postal_address": {k: address.get(k) for k in ("value", "country", "admin_area_level_1",
-                                                           "admin_area_level_2", "locality", "sublocality",
-                                                           "route", "street_number", "postal_code",
-                                                           "subpremise", "formatted_address")}}
+            "postal_address": _place(s)}
 
 
 def _project(s: SeedContext, row: Row) -> dict[str, Any]:
