@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
@@ -614,7 +615,25 @@ class PipedriveStream(ApiStream):
         if self.resource.download_path and self.tap.file_content is not None:
             self.tap.file_content.attach(self.resource, row)
         normalize_temporal(self, row)  # every date-time/date/time column, built-in and custom (schema-driven)
+        for name in self._flattened_objects:
+            if row.get(name) is None:
+                row[name] = {}  # flattened to no columns, not to one column the flattened schema lacks
         return row
+
+    @cached_property
+    def _flattened_objects(self) -> tuple[str, ...]:
+        """Top-level object properties with declared properties, when flattening is on: singer-sdk flattens a
+        ``null`` among them into the object's own column, which the flattened schema does not have (target-csv
+        refuses the record); an empty object flattens to nothing."""
+        if not self.config.get("flattening_enabled"):
+            return ()
+        names = []
+        for name, prop in self.schema.get("properties", {}).items():
+            kinds = prop.get("type") if isinstance(prop, dict) else None
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if isinstance(prop, dict) and prop.get("properties") and "object" in kinds:
+                names.append(name)
+        return tuple(names)
 
 
 class ChildStream(PipedriveStream):

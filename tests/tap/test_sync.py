@@ -354,3 +354,15 @@ def test_organization_relationships_are_emitted_once_though_listed_under_both_or
     ids = result.ids("organization_relationships")
     assert ids
     assert len(ids) == len(set(ids)) == len(emulator.store.tables["organization_relationships"].rows)
+
+
+def test_flattened_records_have_only_columns_of_the_flattened_schema(emulator):
+    """With flattening on, a null object (an organization without address, a deal without a person) must not
+    become one column the flattened schema lacks: target-csv refuses such a record."""
+    result = run_tap(base_config(emulator, flattening_enabled=True, flattening_max_depth=1),
+                     streams=["deals", "persons", "organizations", "activities"])
+    assert result.exit_code == 0
+    for stream, records in result.records.items():
+        columns = set(result.schemas[stream]["properties"])
+        for record in records:
+            assert set(record) <= columns, (stream, sorted(set(record) - columns))
