@@ -54,8 +54,6 @@ if TYPE_CHECKING:
     from tap_pipedrive.custom_fields import CustomFieldPlan
     from tap_pipedrive.tap import TapPipedrive
 
-logger = logging.getLogger("tap-pipedrive")
-
 #: the most items one ``/v1/recents`` page holds
 RECENTS_PAGE_LIMIT = 500
 

@@ -162,8 +162,8 @@ class _ProxyCachingSession(PipedriveSession):
     """Resolve environment proxies once per host instead of on every send.
 
     ``requests.Session.send`` re-reads ``*_proxy``/``no_proxy`` from the whole environment for each request
-    unless ``proxies`` is given; profiled on a full read that was about a sixth of the tap's CPU. The
-    environment does not change during a run, so the answer is cached per scheme and host.
+    unless ``proxies`` is given, a noticeable share of the tap's CPU on large reads. The environment does not
+    change during a run, so the answer is cached per scheme and host.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -183,7 +183,7 @@ class _ProxyCachingSession(PipedriveSession):
 
 def _check_start_date(value: Any) -> None:
     """``start_date`` must be a real ISO 8601 date or date-time: the JSON schema does not check formats, and a
-    bad value was either read as "no start date" (the whole history) or sent to Pipedrive (HTTP 400 mid-run)."""
+    bad value would be read as "no start date" (the whole history) or reach Pipedrive (HTTP 400 mid-run)."""
     if value is None:
         return
     try:
