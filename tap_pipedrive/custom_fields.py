@@ -248,10 +248,6 @@ class CustomFieldPlan:
             plan._planned = tuple(planned)
         return plan
 
-    def column_map(self) -> dict[str, str]:
-        """Field key → base column (what the ``*_fields`` streams publish)."""
-        return dict(self.columns)
-
     # -- per record -------------------------------------------------------------------------------
     def apply_v2(self, record: dict[str, Any]) -> dict[str, Any]:
         """Move a v2 record's ``custom_fields`` object into typed top-level columns.
