@@ -54,6 +54,9 @@ fi
 export TAP_PIPEDRIVE_API_URL=$URL TARGET_PIPEDRIVE_API_URL=$URL
 export TAP_PIPEDRIVE_API_TOKEN=emulator-token TARGET_PIPEDRIVE_API_TOKEN=emulator-token
 export TARGET_CSV_OUTPUT_PATH=$OUT
+# CSV has no nested values: the tap flattens objects one level into columns (person__name) and writes lists and
+# deeper objects as JSON text (target-csv alone would print Python reprs such as [{'value': ..., 'primary': True}])
+export TAP_PIPEDRIVE_FLATTENING_ENABLED=true TAP_PIPEDRIVE_FLATTENING_MAX_DEPTH=1
 
 echo "==> meltano install (plugins pinned by plugins/**/*.lock; no Meltano Hub needed)"
 bash scripts/meltano.sh install >/dev/null
@@ -66,6 +69,6 @@ echo
 echo "Done. The data is in $OUT/ (one CSV file per stream; rows, header included):"
 (cd "$OUT" && wc -l -- *.csv)
 echo
-echo "Custom fields have readable names and option labels (custom_field_names: name, resolve_option_labels: true)."
-echo "The columns of deals.csv:"
+echo "Custom fields have readable names and option labels (custom_field_names: name, resolve_option_labels: true);"
+echo "nested objects are columns (person__name), lists are JSON. The columns of deals.csv:"
 head -n1 "$OUT/deals.csv" | tr ',' '\n' | paste -sd' ' | fold -s -w 110

@@ -9,6 +9,7 @@ script with one ``error:`` line before Meltano starts.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import socket
@@ -73,14 +74,18 @@ def test_demo_shows_readable_custom_fields(demo_run):
     assert "The columns of deals.csv" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="nested values are Python reprs until the tap handles flattening of null "
-                                       "objects (coord NOTES, docs -> tap); then the demo turns flattening on")
-def test_demo_writes_nested_values_as_json_not_python_reprs(demo_run):
+def test_demo_writes_nested_values_as_columns_and_json_not_python_reprs(demo_run):
     result, out, _ = demo_run
     assert result.returncode == 0
     with (out / "persons.csv").open(encoding="utf-8") as fh:
-        text = fh.read()
+        rows = list(csv.DictReader(fh))
+    text = (out / "persons.csv").read_text(encoding="utf-8")
     assert "{'" not in text and "'primary': True" not in text
+    emails = [json.loads(row["emails"]) for row in rows if row["emails"]]
+    assert emails and all(isinstance(e, list) and "value" in e[0] for e in emails if e)
+    with (out / "activities.csv").open(encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    assert "location" not in header and "location__value" in header  # an object flattened into columns
 
 
 def test_demo_stops_with_one_line_when_the_port_is_taken(tmp_path):
