@@ -126,12 +126,29 @@ def _common(store: Store, field: str, row: Row, wanted: tuple[str, ...], prefix:
     mail = store.tables.get(f"{prefix}_mail_messages")
     if "email_messages_count" in wanted and mail is not None:
         out["email_messages_count"] = len(mail.by_parent.get(key, ()))
-    for name in ("last_incoming_mail_time", "last_outgoing_mail_time", "marketing_status", "doi_status"):
+    if mail is not None and ("last_incoming_mail_time" in wanted or "last_outgoing_mail_time" in wanted):
+        out.update(_mail_times(mail.children(key)))
+    for name in ("marketing_status", "doi_status"):
         if name in wanted:
             out[name] = "no_consent" if name == "marketing_status" else None
     if "smart_bcc_email" in wanted:
         out["smart_bcc_email"] = f"company+{prefix}{key}@pipedrivemail.com"
     return out
+
+
+def _mail_times(messages: list[Row]) -> dict[str, str | None]:
+    """The newest received and sent message of a record's mail (RFC 3339); sent: the message's ``sent_flag``."""
+    newest: dict[str, str | None] = {"last_incoming_mail_time": None, "last_outgoing_mail_time": None}
+    for message in messages:
+        stamp = message.data.get("timestamp")
+        if not isinstance(stamp, str):
+            continue
+        stamp = stamp.replace(" ", "T") + ("" if stamp.endswith("Z") else "Z")
+        inner = message.data.get("data") or {}
+        name = "last_outgoing_mail_time" if inner.get("sent_flag") else "last_incoming_mail_time"
+        if newest[name] is None or stamp > str(newest[name]):
+            newest[name] = stamp
+    return newest
 
 
 def _deal(store: Store, row: Row, wanted: tuple[str, ...]) -> dict[str, Any]:

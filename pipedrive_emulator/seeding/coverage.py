@@ -120,7 +120,8 @@ def _note(s: SeedContext, row: Row) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field, table, key, name in (("deal", "deals", "deal_id", "title"), ("person", "persons", "person_id", "name"),
                                     ("organization", "organizations", "org_id", "name"),
-                                    ("project", "projects", "project_id", "title")):
+                                    ("project", "projects", "project_id", "title"),
+                                    ("task", "tasks", "task_id", "title")):
         linked = store.tables[table].get(data.get(key))
         if linked is not None:
             out[field] = {name: linked.data[name]}
@@ -131,19 +132,43 @@ def _note(s: SeedContext, row: Row) -> dict[str, Any]:
     return out
 
 
+def _deal_links(s: SeedContext, row: Row) -> dict[str, Any]:
+    return {"source_lead_id": _any_key(s, "leads")}
+
+
+def _lead(s: SeedContext, row: Row) -> dict[str, Any]:
+    return {"channel": s.extra_int(1, 5), "channel_id": f"campaign-{s.extra_int(1, 99)}",
+            "expected_close_date": _date(s, s.extra_int(5, 120)), "next_activity_id": _any_key(s, "activities"),
+            "origin_id": f"web-form-{s.extra_int(1, 9)}", "source_deal_id": _any_key(s, "deals")}
+
+
+def _note_links(s: SeedContext, row: Row) -> dict[str, Any]:
+    return {"lead_id": _any_key(s, "leads"), "org_id": _any_key(s, "organizations"),
+            "project_id": _any_key(s, "projects"), "task_id": _any_key(s, "tasks")}
+
+
+def _work_text(s: SeedContext, row: Row) -> dict[str, Any]:
+    done = row.data.get("is_done") and {"marked_as_done_time": row.data.get("update_time")}
+    return {"description": s.extra.choice(s.pools["sentences"]), **(done or {})}
+
+
 FILLERS: dict[str, Filler] = {
     "activities": _activity, "call_logs": _call_log, "deal_products": _deal_product, "deals": _deal,
     "files": _file, "filters": _filter, "mail_threads": _mail_thread, "organizations": _organization,
     "persons": _person, "projects": _project, "tasks": _task, "users": _user, "webhooks": _webhook,
+    "leads": _lead, "notes": _note_links,
 }
+#: second passes over tables the first pass filled already (independent fields, drawn separately)
+MORE_FILLERS: dict[str, Filler] = {"deals": _deal_links, "tasks": _work_text, "projects": _work_text}
 
 
 def optional_fields(s: SeedContext) -> None:
     """Fill the optional fields of about a quarter of the records (the first record of each table always);
     notes get their linked objects on every record, as Pipedrive sends them."""
-    for table_name, filler in FILLERS.items():
-        for index, row in enumerate(list(s.store.tables[table_name].rows.values())):
-            if index == 0 or s.extra.random() < 0.25:
-                row.data.update(filler(s, row))
+    for fillers in (FILLERS, MORE_FILLERS):
+        for table_name, filler in fillers.items():
+            for index, row in enumerate(list(s.store.tables[table_name].rows.values())):
+                if index == 0 or s.extra.random() < 0.25:
+                    row.data.update(filler(s, row))
     for row in s.store.tables["notes"].rows.values():
         row.data.update(_note(s, row))

@@ -80,6 +80,20 @@ def test_person_and_organization_counts(shared: Client):
     assert [o["people_count"] for o in orgs] == [people[o["id"]] for o in orgs]
 
 
+def test_mail_times_come_from_the_records_mail(shared: Client):
+    table = shared.emu.store.tables["deal_mail_messages"]
+    with_mail = sorted({row.parent for row in table.rows.values()})
+    assert with_mail
+    for deal_id in with_mail[:10]:
+        deal = shared.ok("GET", f"/api/v2/deals/{deal_id}", params={
+            "include_fields": "last_incoming_mail_time,last_outgoing_mail_time"})["data"]
+        stamps = {True: [], False: []}
+        for row in table.children(deal_id):
+            stamps[bool(row.data["data"]["sent_flag"])].append(row.data["timestamp"].replace(" ", "T") + "Z")
+        assert deal["last_outgoing_mail_time"] == max(stamps[True], default=None)
+        assert deal["last_incoming_mail_time"] == max(stamps[False], default=None)
+
+
 def test_counts_follow_writes(client: Client):
     store = client.emu.store
     deal = store.records("deals")[0]["id"]
