@@ -502,7 +502,13 @@ class PipedriveStream(ApiStream):
             params.update(sort_by="add_time", sort_direction="desc")
         elif res.pagination is not Pagination.NONE:
             params["sort"] = "add_time DESC"
-        return ReadPlan("added_since", path, params, res.pagination, self.page_size, plan.start, plan.floor)
+        # the previous complete read's pass saw everything added before that read began (its second inclusive:
+        # a record added in that very second is read once more, never missed)
+        floor = plan.floor
+        checked = normalize_timestamp(self.get_context_state(context).get(CHECKED_STATE_KEY))
+        if checked:
+            floor = max(floor, checked)
+        return ReadPlan("added_since", path, params, res.pagination, self.page_size, plan.start, floor)
 
     def never_updated(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> Iterator[dict[str, Any]]:
         """Records of ``plan`` (newest added first) added at or after its floor whose update time is null."""
