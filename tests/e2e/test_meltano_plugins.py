@@ -125,12 +125,20 @@ def test_meltano_add_from_ref_in_a_new_project(tmp_path):
     assert "load_method" not in target_listed and "ledger_url" in target_listed
 
     with Emulator(seed=5, scale=0.02) as emu:
-        env.update(TAP_PIPEDRIVE_API_URL=emu.url, TAP_PIPEDRIVE_API_TOKEN=emu.api_token)
+        env.update(TAP_PIPEDRIVE_API_URL=emu.url, TAP_PIPEDRIVE_API_TOKEN=emu.api_token,
+                   TARGET_PIPEDRIVE_API_URL=emu.url, TARGET_PIPEDRIVE_API_TOKEN=emu.api_token,
+                   TARGET_PIPEDRIVE_LEDGER_URL=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+                   TARGET_PIPEDRIVE_DEAD_LETTER_PATH=str(tmp_path / "dead.jsonl"))
         meltano("select", "tap-pipedrive", "pipelines", "*")
         meltano("select", "tap-pipedrive", "stages", "*")
         out = meltano("invoke", "tap-pipedrive").stdout
-    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    streams = {m["stream"] for m in records if m.get("type") == "RECORD"}
-    assert streams == {"pipelines", "stages"}
-    about = json.loads(meltano("invoke", "target-pipedrive", "--about", "--format", "json").stdout)
-    assert about["name"] == "target-pipedrive"
+        records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        assert {m["stream"] for m in records if m.get("type") == "RECORD"} == {"pipelines", "stages"}
+
+        before = len(emu.store.tables["persons"].rows)
+        lines = [{"type": "SCHEMA", "stream": "persons", "key_properties": ["ext_id"],
+                  "schema": {"type": "object", "properties": {"ext_id": {"type": "string"},
+                                                              "name": {"type": "string"}}}},
+                 {"type": "RECORD", "stream": "persons", "record": {"ext_id": "from-ref-1", "name": "From Ref"}}]
+        meltano("invoke", "target-pipedrive", input="\n".join(json.dumps(m) for m in lines) + "\n")
+        assert len(emu.store.tables["persons"].rows) == before + 1
