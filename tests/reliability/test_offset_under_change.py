@@ -281,3 +281,4 @@ def test_a_child_list_changing_between_page_requests_loses_nothing(res: Resource
                or r.get(f"followed_{res.parent_key}") == parent}
         existed = {r.key for r in children} - churn.deleted
         assert existed <= got, f"{res.name}: children of {parent} missing: {sorted(existed - got, key=str)[:5]}"
+

@@ -489,3 +489,23 @@ def test_recents_is_trusted_only_within_the_shortest_month():
     now = dt.datetime(2026, 3, 29, 12, tzinfo=dt.timezone.utc)
     assert recents_covers("2026-03-02T00:00:00Z", now)  # 27.5 days
     assert not recents_covers("2026-03-01T00:00:00Z", now)  # 28.5 days: outside February's month
+
+
+def test_a_read_that_finds_nothing_new_in_many_retries_gives_up_with_one_line():
+    from pipedrive_core.catalogue import Pagination
+    from pipedrive_core.http.errors import PaginationError
+    from tap_pipedrive.client import ReadPlan
+    from tap_pipedrive.pages import MAX_RETRIES_WITHOUT_PROGRESS, PageLoop, ReadStats
+
+    class Stream:
+        name = "notes"
+
+        def record_identity(self, record):
+            return record["id"]
+
+    loop = PageLoop(Stream(), None, ReadPlan("full", "/v1/notes", {}, Pagination.OFFSET, 10), ReadStats())
+    assert loop.guard is not None
+    for _ in range(MAX_RETRIES_WITHOUT_PROGRESS):
+        loop.step_back(50)
+    with pytest.raises(PaginationError, match="kept moving under the reader"):
+        loop.step_back(50)
