@@ -170,3 +170,14 @@ def test_child_streams_are_named_once_per_run(emu, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert not any("as child stream to" in m for m in messages)  # singer-sdk's line, once per tap built
     assert sum("Child stream deal_products is read for every deals record" in m for m in messages) == 1
+
+
+def test_a_typo_in_a_setting_is_named_with_its_likely_meaning(emu, caplog):
+    config = tap_config(emu)
+    config["apitoken"] = config.pop("api_token")
+    config["api_token"] = emu.api_token
+    with caplog.at_level(logging.WARNING):
+        run = sync(config, streams=["currencies"])
+    assert run.exit_code == 0
+    assert any("unknown setting 'apitoken' is ignored; did you mean 'api_token'?" in r.getMessage()
+               for r in caplog.records)
