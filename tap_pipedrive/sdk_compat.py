@@ -17,6 +17,7 @@ from typing import IO, Any, ClassVar
 import requests
 from singer_sdk import Tap, metrics, plugin_base
 from singer_sdk import singerlib as singer
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers import _catalog, _state, _typing, _util
 from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._state import write_stream_state
@@ -33,6 +34,8 @@ from singer_sdk.plugin_base import PluginBase, _ConfigInput
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.core import Stream
 from typing_extensions import override
+
+from pipedrive_core.settings import mask_secrets
 
 __all__ = [
     "PRIVATE_SURFACE",
@@ -151,7 +154,10 @@ class CompatTap(Tap):
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
+        # singer-sdk's JSON-schema errors quote the offending value: a secret of the wrong type would be echoed
+        errors = mask_secrets(super()._validate_config(raise_errors=False), self.config)
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors, schema=self.config_jsonschema)
         if errors or not raise_errors:
             return errors
         self.validate_settings()

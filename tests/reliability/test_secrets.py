@@ -245,13 +245,11 @@ def _both_plugins(cfg: Path) -> dict[str, Any]:
 
 #: cases singer-sdk's own JSON-schema check reports, quoting the value, before the connector's check runs
 _SDK_QUOTES = {"token-a-number", "token-a-list", "token-an-object", "client-secret-a-number"}
-_PENDING = pytest.mark.xfail(strict=True, reason="the plugins' _validate_config must pass singer-sdk's errors "
-                             "through pipedrive_core.settings.mask_secrets (requested in NOTES.md)")
 
 
 @pytest.mark.parametrize(
     ("case", "entries", "secrets"),
-    [pytest.param(*c, id=c[0], marks=[_PENDING] if c[0] in _SDK_QUOTES else []) for c in BAD_SECRETS],
+    [pytest.param(*c, id=c[0]) for c in BAD_SECRETS],
 )
 def test_a_secret_given_the_wrong_way_is_refused_and_never_echoed(tmp_path: Path, case, entries, secrets):
     config = {"api_url": "http://127.0.0.1:9", "api_token": "placeholder-token", **target_files(tmp_path),
