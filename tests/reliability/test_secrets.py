@@ -243,8 +243,6 @@ def _both_plugins(cfg: Path) -> dict[str, Any]:
     }
 
 
-#: cases singer-sdk's own JSON-schema check reports, quoting the value, before the connector's check runs
-_SDK_QUOTES = {"token-a-number", "token-a-list", "token-an-object", "client-secret-a-number"}
 
 
 @pytest.mark.parametrize(
