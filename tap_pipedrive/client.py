@@ -339,6 +339,8 @@ class PipedriveStream(ApiStream):
         res = self.resource
         path, params = self.base_path(context)
         start = self.starting_bookmark(context)
+        if start and self.start_predates_every_record(context, start):
+            start = None  # a first run from a start_date older than the account: the whole list, one pass
         lookback = float(self.config.get("lookback_seconds") or 0)
         floor = updated_since_start(start, lookback) if start else None
         if res.replication is Replication.UPDATED_SINCE and self.replication_key:
@@ -484,6 +486,33 @@ class PipedriveStream(ApiStream):
                    if (context_ := child_context_of(r, res)) is not None]
             for child in children:
                 child.note_parents(ids)
+
+    def start_predates_every_record(self, context: Mapping[str, Any] | None, start: str) -> bool:
+        """On a first run from ``start_date``: whether every record was added at or after it (one request for the
+        oldest one). Then a read without a start delivers the same records in one pass, where a read from
+        ``start_date`` needs the never-updated pass too, which would read the whole list a second time."""
+        res = self.resource
+        if self.get_context_state(context).get("replication_key_value") or res.pagination is Pagination.NONE:
+            return False
+        if res.replication not in {Replication.UPDATED_SINCE, Replication.RECENTS}:
+            return False
+        path, params = self.base_path(context)
+        params.pop("include_fields", None)
+        if res.read_version == 2:
+            params.update(sort_by="add_time", sort_direction="asc")
+        else:
+            params["sort"] = "add_time ASC"
+        params["limit"] = 1
+        client = PipedriveClient(self.tap.client_config, session=self.tap.session)
+        body = client.request("GET", path, params=params, resource=res.name)
+        self.stats.requests += 1
+        self.stats.tokens += res.read_token_cost
+        data = body.get("data") if isinstance(body, Mapping) else None
+        first = data[0] if isinstance(data, list) and data and isinstance(data[0], Mapping) else None
+        if first is None:
+            return not data  # an empty list: nothing to miss
+        added = normalize_timestamp(first.get("add_time"))
+        return added is not None and added >= start
 
     def added_since_plan(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> ReadPlan | None:
         """The pass for records never updated since they were added, which an incremental read cannot see.

@@ -163,3 +163,21 @@ def test_records_never_updated_are_delivered_from_start_date_and_when_new(emu, s
     third = sync(tap_config(emu, start_date=start), streams=[stream], state=second.state)
     assert third.exit_code == 0, log_tail(third.log)
     assert third.counts.get(stream, 0) == 0  # a quiet run: not again, although no bookmark moved
+
+
+@pytest.mark.parametrize("stream", ["persons", "notes"])
+def test_a_start_date_older_than_the_account_reads_each_list_once(emu, stream):
+    """start_date before the oldest record: one request finds that out, then the list is read once without a
+    start (the never-updated records included), instead of a read from start_date plus a second pass."""
+    for key in list(emu.store.tables[stream].rows)[:2]:
+        emu.store.set_null_update_time(stream, key)
+    path = {"persons": "/api/v2/persons", "notes": "/v1/notes"}[stream]
+    before = len(emu.requests.snapshot())
+    run = sync(tap_config(emu, start_date="2000-01-01T00:00:00Z"), streams=[stream])
+    assert run.exit_code == 0, log_tail(run.log)
+    served = [r for r in emu.requests.snapshot()[before:] if r.path == path]
+    probes = [r for r in served if r.query.get("limit") == "1"]
+    assert len(probes) == 1
+    assert not [r for r in served if "updated_since" in r.query or "desc" in str(r.query).lower()]
+    live = {k for k, r in emu.store.tables[stream].rows.items() if r.deleted_at is None}
+    assert set(run.ids(stream)) == live
