@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipedrive_core.catalogue import Resource
-from pipedrive_core.fields import FieldDef, UnknownOptionError, assign_columns, flatten_v2, nest_v2
+from pipedrive_core.fields import (
+    DATE_TYPES,
+    INTEGER_TYPES,
+    NUMBER_TYPES,
+    TIME_TYPES,
+    FieldDef,
+    UnknownOptionError,
+    assign_columns,
+    flatten_v2,
+    nest_v2,
+)
 from pipedrive_core.values import plain_number
 
 UnknownFields = Literal["error", "drop"]
@@ -237,13 +247,13 @@ def custom_value(  # noqa: PLR0911 - a type dispatch
             raise RecordError(str(exc), field=column) from None
     if ftype == "set":
         return _set_values(fdef, value, column)
-    if ftype in {"int", "user", "org", "people", "stage", "visible_to"}:
+    if ftype in INTEGER_TYPES:  # enum was handled above
         return _integer(value, column)
-    if ftype in {"double", "monetary"}:
+    if ftype in NUMBER_TYPES:
         return _number(value, column)
-    if ftype in {"date", "daterange"}:
+    if ftype in DATE_TYPES:
         return _date(value, column)
-    if ftype in {"time", "timerange"}:
+    if ftype in TIME_TYPES:
         return _time(value, column, seconds=True)
     if isinstance(value, dt.datetime):
         return format_datetime(value, style)
