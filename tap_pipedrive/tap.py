@@ -72,17 +72,18 @@ TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "custom_field_names",
         th.StringType,
-        default="key",
+        default="name",
         allowed_values=["key", "name"],
-        description="Column names of custom fields: 'key' keeps Pipedrive's 40-hex field key; 'name' uses "
-        "snake_case names derived from field names, de-duplicated (field id suffix) and kept stable across "
-        "renames (the mapping is stored in state and published by the *_fields streams).",
+        description="Column names of custom fields: 'name' (default) uses snake_case names derived from field "
+        "names, de-duplicated (field id suffix) and kept stable across renames (the mapping is stored in state and "
+        "published by the *_fields streams); 'key' keeps Pipedrive's 40-hex field keys, which never change.",
     ),
     th.Property(
         "resolve_option_labels",
         th.BooleanType,
-        default=False,
-        description="Also emit option labels next to enum ids (<column>_label) and set ids (<column>_labels).",
+        default=True,
+        description="Also emit option labels next to enum ids (<column>_label) and set ids (<column>_labels); "
+        "the labels come from the *Fields reads the tap makes anyway (no extra request).",
     ),
     th.Property(
         "include_deleted_deals",
@@ -313,7 +314,7 @@ class TapPipedrive(CompatTap):
     @property
     def column_mode(self) -> str:
         """``key`` or ``name``."""
-        return str(self.config.get("custom_field_names") or "key")
+        return str(self.config.get("custom_field_names") or "name")
 
     def column_map(self, fields_resource: str) -> dict[str, str]:
         """Custom field key → base column, one mapping per ``*_fields`` resource (leads share deals')."""

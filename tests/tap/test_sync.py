@@ -51,7 +51,7 @@ def test_full_read_counts_match_the_emulator_and_sunset_routes_are_never_called(
 
 
 def test_records_have_one_timestamp_form_and_typed_custom_fields(emulator):
-    result = run_tap(base_config(emulator), streams=["deals", "notes", "users", "leads"])
+    result = run_tap(base_config(emulator, custom_field_names="key"), streams=["deals", "notes", "users", "leads"])
     for stream, key in (("deals", "update_time"), ("notes", "update_time"), ("users", "modified")):
         values = [r[key] for r in result.records[stream] if r[key] is not None]
         assert values
@@ -227,13 +227,27 @@ def test_deleted_and_archived_deals_are_read(fresh_emulator):
 
 
 def test_option_labels_are_resolved_next_to_ids(emulator):
-    result = run_tap(base_config(emulator, resolve_option_labels=True), streams=["persons"])
+    result = run_tap(base_config(emulator, custom_field_names="key"), streams=["persons"])
     defs = emulator.store.field_defs("persons", custom_only=True)
     enum = next(d for d in defs if d["field_type"] == "enum")
     labels = {o["id"]: o["label"] for o in enum["options"]}
     rows = [r for r in result.records["persons"] if r[enum["key"]] is not None]
     assert rows
     assert all(r[f"{enum['key']}_label"] == labels[r[enum["key"]]] for r in rows)
+
+
+def test_default_custom_columns_are_readable_names_with_option_labels(emulator):
+    result = run_tap(base_config(emulator), streams=["persons", "person_fields"])
+    columns = {f["key"]: f["column"] for f in result.records["person_fields"] if f.get("column")}
+    defs = emulator.store.field_defs("persons", custom_only=True)
+    assert defs and all(columns[d["key"]] != d["key"] for d in defs)
+    assert not any(len(k) == 40 for r in result.records["persons"] for k in r)
+    enum = next(d for d in defs if d["field_type"] == "enum")
+    labels = {o["id"]: o["label"] for o in enum["options"]}
+    column = columns[enum["key"]]
+    rows = [r for r in result.records["persons"] if r[column] is not None]
+    assert rows
+    assert all(r[f"{column}_label"] == labels[r[column]] for r in rows)
 
 
 def test_search_streams_exist_only_when_terms_are_configured(emulator):
