@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.procs import run_measured
-from benchmarks.profiles import PROFILES, READ_STREAMS
+from benchmarks.profiles import COLUMN_SETTINGS, PROFILES, READ_STREAMS
 
 ROOT = Path(__file__).resolve().parent.parent
 TAP = [sys.executable, "-m", "benchmarks.entry", "tap"]
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.2, help="fraction of the default sizes (default 0.2)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--columns", choices=["key", "default"], default="key",
+                        help="custom-field columns: 40-hex keys as in benchmarks.run (key), or the tap's defaults")
     parser.add_argument("--streams", default=",".join(READ_STREAMS))
     parser.add_argument("--profile", default=None, help="also one run under cProfile into this file")
     parser.add_argument("--pyspy", default=None, help="also one run under py-spy (all threads) into this file")
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         emu.warm(streams)
         config = out / "config.json"
         settings = {"api_token": emu.token, "api_url": emu.url, "burst_limit": 100_000}
+        if args.columns == "key":
+            settings.update(COLUMN_SETTINGS)
         if args.start_date:
             settings["start_date"] = args.start_date
         config.write_text(json.dumps(settings))

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field, replace
 
 #: The streams every read scenario syncs, in both our tap and the peer.
 READ_STREAMS = ["deals", "persons", "organizations", "activities", "notes"]
+#: Custom-field column settings of every benchmarked tap run. The published figures were measured with Pipedrive's
+#: 40-hex keys and no option labels; the tap's defaults (readable names with labels) are a separate probe
+#: (``python -m benchmarks.cpu_probe --columns default``) so the two are never mixed in one table.
+COLUMN_SETTINGS = {"custom_field_names": "key", "resolve_option_labels": False}
 
 #: Page size of a Pipedrive list call (v1 ``limit`` and v2 ``limit`` both max out at 500).
 MAX_PAGE = 500

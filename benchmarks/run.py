@@ -24,7 +24,7 @@ from benchmarks import peer as peer_mod
 from benchmarks import target_bench
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.procs import RunResult, run_measured
-from benchmarks.profiles import PROFILES, READ_STREAMS, Profile
+from benchmarks.profiles import COLUMN_SETTINGS, PROFILES, READ_STREAMS, Profile
 from benchmarks.report import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,7 @@ class Bench:
             "api_url": emu.url,
             "burst_limit": burst,
             "start_date": "2000-01-01T00:00:00Z",
+            **COLUMN_SETTINGS,
         }))
         return path
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import json
 import logging
 from functools import cached_property
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +14,7 @@ from requests.utils import resolve_proxies
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.schema.source import SchemaDirectory
 from singer_sdk.singerlib import Schema
 from typing_extensions import override
 
@@ -24,6 +24,7 @@ from pipedrive_core.fields import FieldDef
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient, PipedriveSession
 from pipedrive_core.http.errors import PipedriveError
 from pipedrive_core.settings import CONNECTION_SETTINGS, unknown_settings
+from tap_pipedrive import schemas as committed_schemas
 from tap_pipedrive.client import ApiStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
@@ -223,10 +224,13 @@ def _check_search_terms(value: Any) -> None:
         raise ConfigError(f"search_terms: {', '.join(unknown)} is not searchable; use {', '.join(known)}")
 
 
+#: the committed schemas (scripts/generate_schemas.py), read through singer-sdk's own loader
+BASE_SCHEMAS = SchemaDirectory(committed_schemas)
+
+
 def _load_base_schema(name: str) -> dict[str, Any]:
-    text = resources.files("tap_pipedrive.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    """A copy of the stream's committed schema: callers add this account's custom-field columns to it."""
+    return copy.deepcopy(BASE_SCHEMAS.get_schema(name))
 
 
 class TapPipedrive(CompatTap):
