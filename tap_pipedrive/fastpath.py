@@ -36,6 +36,7 @@ import decimal
 import json
 import re
 import sys
+import threading
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -384,6 +385,8 @@ class FastSingerWriter(SingerWriter):
         super().__init__()
         self._pending = bytearray()
         self._heads: dict[str, bytes] = {}
+        #: whole lines only: a parallel sync (``parallel_streams``) writes from several threads
+        self._lock = threading.RLock()
         _WRITERS.add(self)
 
     def serialize_message(self, message: Any) -> str:
@@ -392,6 +395,10 @@ class FastSingerWriter(SingerWriter):
 
     def write_message(self, message: Any) -> None:
         """Queue a RECORD (written once 64 KB are queued); write and flush anything else at once."""
+        with self._lock:
+            self._write(message)
+
+    def _write(self, message: Any) -> None:
         pending = self._pending
         if type(message) is EncodedRecordMessage:
             head = self._heads.get(message.stream)
@@ -417,13 +424,14 @@ class FastSingerWriter(SingerWriter):
 
     def flush(self) -> None:
         """Write what is queued (after anything written to ``sys.stdout`` as text) and flush stdout."""
-        out = sys.stdout
-        if self._pending:
+        with self._lock:
+            out = sys.stdout
+            if self._pending:
+                out.flush()
+                binary = getattr(out, "buffer", None)
+                if binary is None:
+                    out.write(self._pending.decode())
+                else:
+                    binary.write(self._pending)
+                self._pending.clear()
             out.flush()
-            binary = getattr(out, "buffer", None)
-            if binary is None:
-                out.write(self._pending.decode())
-            else:
-                binary.write(self._pending)
-            self._pending.clear()
-        out.flush()

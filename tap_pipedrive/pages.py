@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -125,13 +126,27 @@ class PageLoop:
         future: Future[requests.Response] = Future()
         if not ahead:
             try:
-                future.set_result(stream.send_prepared(prepared, context))
+                future.set_result(self.wait(lambda: stream.send_prepared(prepared, context)))
             except Exception as exc:  # re-raised by future.result() in records()
                 future.set_exception(exc)
             return prepared, future
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{stream.name}")
         return prepared, self._pool.submit(stream.send_prepared, prepared, context)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """This read as open in its thread, for a parallel sync's gate (nothing in a sequential one)."""
+        gate = self.stream.tap.sync_gate
+        return nullcontext() if gate is None else gate.reading(self.stream.parent_stream_type is None)
+
+    def wait(self, answer: Callable[[], requests.Response]) -> requests.Response:
+        """``answer()``; in a parallel sync without the gate's lock when this is a top-level read, after a
+        checkpoint of the stream (its STATE then covers every record handed out, its batched children read)."""
+        gate = self.stream.tap.sync_gate
+        if gate is None:
+            return answer()
+        stream, context = self.stream, self.context
+        return gate.call(answer, lambda: stream.checkpoint(context))
 
     def following(self, token: Token, body: Any) -> Token:
         """The token of the next page (for guarded offset reads: one row early), ``None`` after the last."""
@@ -157,7 +172,7 @@ class PageLoop:
         stream, stats, guard = self.stream, self.stats, self.guard
         token: Token = None
         try:
-            with stream.get_http_request_counter() as counter:
+            with self.reading(), stream.get_http_request_counter() as counter:
                 counter.with_context(self.context)
                 pending: tuple[requests.PreparedRequest, Future[requests.Response]] | None
                 pending = self.send(None, ahead=False)
@@ -165,7 +180,7 @@ class PageLoop:
                     prepared, future = pending
                     pending = None
                     stream.settle()  # the consumer asked past the previous page's last record: it is written
-                    response = future.result()
+                    response = future.result() if future.done() else self.wait(future.result)
                     counter.increment()
                     stats.requests += 1
                     stats.tokens += stream.token_cost(self.plan)

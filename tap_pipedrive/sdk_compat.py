@@ -12,6 +12,8 @@ loudly instead of silently changing behaviour.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from types import FrameType
 from typing import IO, Any, ClassVar
 
 import requests
@@ -74,6 +76,9 @@ PRIVATE_SURFACE: tuple[tuple[object, str], ...] = (
     (RESTStream, "_request"),
     (RESTStream, "_LOG_REQUEST_METRICS"),
     (Tap, "_validate_config"),
+    (Tap, "_reset_state_progress_markers"),
+    (Tap, "_handle_termination"),
+    (Tap, "_set_compatible_replication_methods"),
     (metrics.Counter, "_pop"),
 )
 
@@ -148,6 +153,23 @@ class CompatTap(Tap):
             validate_config=True,
         )
         tap.run_sync()
+
+    def begin_sync(self) -> None:
+        """What ``Tap.sync_all`` does before the first stream: progress markers of earlier runs cleared,
+        replication methods aligned with the children's, the input state written."""
+        self._reset_state_progress_markers()
+        self._set_compatible_replication_methods()
+        if self.state:
+            self.state_writer.write_state(self.state)
+
+    def termination_guard(self) -> AbstractContextManager[object]:
+        """Held while singer-sdk's SIGTERM/SIGINT handler writes its last STATE (nothing by default)."""
+        return nullcontext()
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        with self.termination_guard():
+            super()._handle_termination(signum, frame)
 
     def validate_settings(self) -> None:
         """Checks beyond the JSON schema; raise ``ConfigValidationError`` for a bad setting."""

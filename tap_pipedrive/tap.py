@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +33,7 @@ from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
 from tap_pipedrive.file_content import FileContent, content_for
 from tap_pipedrive.metering import cost_overview
+from tap_pipedrive.parallel import MAX_PARALLEL_STREAMS, RunCancelled, SyncGate
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
@@ -151,6 +154,15 @@ TAP_SETTINGS = th.PropertiesList(
         "(an empty list: none), e.g. {\"deals\": [\"products_count\"]}.",
     ),
     th.Property(
+        "parallel_streams",
+        th.IntegerType,
+        default=1,
+        description="How many top-level streams (each with its children) are read at once, 1 to "
+        f"{MAX_PARALLEL_STREAMS}. 1 reads them one after another. More overlaps the waits for Pipedrive's answers "
+        "(every request still goes through the one rate limiter, which paces them all); records of different "
+        "streams then interleave in the output, and every STATE covers only records already written.",
+    ),
+    th.Property(
         "emit_activate_version_messages",
         th.BooleanType,
         default=False,
@@ -216,6 +228,13 @@ def _check_include_fields(value: Any) -> None:
                               f"{', '.join(res.include_fields)}")
 
 
+def _check_parallel_streams(value: Any) -> None:
+    """``parallel_streams`` is a whole number of workers within the connection pool's reach."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= MAX_PARALLEL_STREAMS):
+        raise ConfigError(f"parallel_streams must be a whole number from 1 to {MAX_PARALLEL_STREAMS}, got {value!r}")
+
+
 def _check_search_terms(value: Any) -> None:
     """``search_terms`` keys name search streams; an unknown key would be ignored without a word."""
     known = sorted(spec.config_key for spec in (*SEARCH_STREAMS.values(), *FIND_STREAMS.values()))
@@ -242,6 +261,8 @@ class TapPipedrive(CompatTap):
     #: the SDK's messages, byte for byte, from the C JSON encoder; stdout flushed after non-RECORD messages
     message_writer_class = FastSingerWriter
     config_jsonschema = th.PropertiesList(*CONNECTION_SETTINGS, *TAP_SETTINGS).to_dict()
+    #: the lock and stop flag of a parallel sync (``parallel_streams`` > 1) while it runs
+    sync_gate: SyncGate | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         state = kwargs.get("state")
@@ -265,6 +286,7 @@ class TapPipedrive(CompatTap):
             _check_lookback(config.get("lookback_seconds"))
             _check_search_terms(config.get("search_terms"))
             _check_include_fields(config.get("include_fields"))
+            _check_parallel_streams(config.get("parallel_streams"))
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         reconciled_streams(config)
@@ -386,7 +408,7 @@ class TapPipedrive(CompatTap):
         """
         self._log_children()
         try:
-            self.sync_all()
+            self.sync_streams()
         except RunStopped as stop:
             for stream in self.streams.values():
                 if isinstance(stream, ApiStream):
@@ -399,6 +421,57 @@ class TapPipedrive(CompatTap):
             if callable(flush):
                 flush()  # a writer that batches RECORDs: nothing left queued when the run returns
             self._log_summary()
+
+    def sync_streams(self) -> None:
+        """singer-sdk's sequential sync (``sync_all``), or with ``parallel_streams`` > 1 the top-level streams
+        read by that many workers (:mod:`tap_pipedrive.parallel`); streams of other kinds (searches, deleted
+        records) follow one after another."""
+        workers = int(self.config.get("parallel_streams") or 1)
+        streams = [s for s in self.streams.values()
+                   if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
+        parallel = [s for s in streams if type(s) in STREAM_CLASSES.values()]
+        if workers <= 1 or len(parallel) <= 1:
+            self.sync_all()
+            return
+        self.begin_sync()
+        self.sync_gate = gate = SyncGate()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream")
+        try:
+            futures = [pool.submit(self._sync_in_worker, gate, stream) for stream in parallel]
+            try:
+                for future in as_completed(futures):
+                    if future.exception() is not None:
+                        gate.stop()
+            except BaseException:  # SIGTERM/SIGINT (singer-sdk's handler exits): every worker stops at its next page
+                gate.stop()
+                pool.shutdown(wait=True)
+                self.state_writer.write_state(self.state)
+                raise
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
+            if errors:
+                raise next((e for e in errors if not isinstance(e, RunCancelled)), errors[0])
+        finally:
+            pool.shutdown(wait=True)
+            self.sync_gate = None
+        for stream in streams:
+            if stream not in parallel:
+                stream.sync()
+                stream.finalize_state_progress_markers()
+        for stream in self.streams.values():
+            stream.log_sync_costs()
+
+    @override
+    def termination_guard(self) -> AbstractContextManager[object]:
+        """During a parallel sync the gate's lock: the STATE written on SIGTERM/SIGINT then finds every stream
+        at a checkpoint, none half-way through a page."""
+        gate = self.sync_gate
+        return nullcontext() if gate is None else gate.exclusive()
+
+    @staticmethod
+    def _sync_in_worker(gate: SyncGate, stream: Stream) -> None:
+        with gate.worker():
+            stream.sync()
+            stream.finalize_state_progress_markers()
 
     def _log_children(self) -> None:
         names = {type(s): s.name for s in self.streams.values()}
