@@ -62,7 +62,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if s1:
         out += ["## 1. Tap full sync", "", *_run_of(s1)]
         rows = []
-        for who in ("ours", "peer"):
+        for who in ("ours", "ours_parallel", "peer"):
             r = s1.get(who)
             if not r:
                 continue
@@ -151,8 +151,8 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     labels, values = [], []
     s1 = res.get("scenario1") or {}
-    short = {"ours": "ours", "peer": "singer-io 2.1.0"}
-    for who in ("ours", "peer"):
+    short = {"ours": "ours", "ours_parallel": "ours, 5 streams\nat once", "peer": "singer-io 2.1.0"}
+    for who in ("ours", "ours_parallel", "peer"):
         if s1.get(who):
             labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
             values.append(s1[who]["records_per_s"])

@@ -38,6 +38,10 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+#: the variant row of scenario 1: the five read streams at once (tap setting ``parallel_streams``)
+PARALLEL_SETTINGS: dict[str, Any] = {"parallel_streams": 5}
+
+
 class Bench:
     def __init__(self, profile: Profile, out: Path, *, peer: bool) -> None:
         self.p = profile
@@ -61,7 +65,7 @@ class Bench:
             log_path=self.raw / f"emulator-{tag}.log",
         )
 
-    def tap_config(self, emu: EmulatorProcess, tag: str, burst: int) -> Path:
+    def tap_config(self, emu: EmulatorProcess, tag: str, burst: int, extra: dict[str, Any] | None = None) -> Path:
         path = self.raw / f"tap-config-{tag}.json"
         path.write_text(json.dumps({
             "api_token": emu.token,
@@ -69,6 +73,7 @@ class Bench:
             "burst_limit": burst,
             "start_date": "2000-01-01T00:00:00Z",
             **COLUMN_SETTINGS,
+            **(extra or {}),
         }))
         return path
 
@@ -92,8 +97,9 @@ class Bench:
         return path
 
     def run_tap(self, emu: EmulatorProcess, tag: str, *, burst: int, streams: list[str],
-                state: dict | None = None, profile_to: Path | None = None) -> tuple[RunResult, int]:
-        config = self.tap_config(emu, tag, burst)
+                state: dict | None = None, profile_to: Path | None = None,
+                extra: dict[str, Any] | None = None) -> tuple[RunResult, int]:
+        config = self.tap_config(emu, tag, burst, extra)
         catalog = self.tap_catalog(config, tag, streams)
         cmd = [*TAP, "--config", str(config), "--catalog", str(catalog)]
         if profile_to is not None:
@@ -135,6 +141,10 @@ class Bench:
             emu.warm(READ_STREAMS)
             ours, ours_req = self.run_tap(emu, "s1-full", burst=self.p.burst, streams=READ_STREAMS)
             s1: dict[str, Any] = {"ours": self.summary("ours (tap-pipedrive)", ours, ours_req)}
+            parallel, parallel_req = self.run_tap(emu, "s1-full-parallel", burst=self.p.burst,
+                                                  streams=READ_STREAMS, extra=PARALLEL_SETTINGS)
+            s1["ours_parallel"] = self.summary(f"ours, parallel_streams={PARALLEL_SETTINGS['parallel_streams']}",
+                                               parallel, parallel_req)
             if self.use_peer:
                 s1["peer"] = self.run_peer(emu)
             if s1.get("peer"):

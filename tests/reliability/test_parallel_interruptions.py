@@ -4,24 +4,36 @@ STATE covering only records already written (tests/tap/test_parallel_streams.py 
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipedrive_emulator.server import Emulator
+from tap_pipedrive.tap import TapPipedrive
 from tests.reliability.conftest import (
     MATRIX_STREAMS,
+    REPO,
     assert_exact,
+    cli_env,
     duplicates,
     log_tail,
+    parse_lines,
     small_emulator,
     sync,
     tap_config,
+    truth,
+    write_json,
 )
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
 from tests.reliability.test_tap_interruptions import _day_by_day, _spend_of_a_quiet_rerun
-from tests.tap.test_parallel_streams import assert_states_cover_only_written
+from tests.tap.conftest import catalog_for
+from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
 PARALLEL = {"parallel_streams": 5}
@@ -76,3 +88,55 @@ def test_parallel_incremental_sync_rides_out_transient_faults(emu: Emulator, cas
     assert_states_cover_only_written(second.messages, first.messages)
     for stream in ("deals", "persons", "notes"):
         assert sorted(r["id"] for r in second.records[stream]) == sorted(changed[stream]), stream
+
+
+def _signalled_run(config: dict[str, Any], tmp_path: Path, sig: signal.Signals, after: int) -> subprocess.Popen[str]:
+    """The tap as a process reading :data:`STREAMS` with five workers, sent ``sig`` once ``after`` RECORD lines
+    arrived; returns the finished process with ``.lines`` holding every line it wrote."""
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), STREAMS)
+    args = [sys.executable, "-m", "tap_pipedrive", "--config", str(write_json(tmp_path / "config.json", config)),
+            "--catalog", str(write_json(tmp_path / "catalog.json", catalog))]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+                            env=cli_env())
+    assert proc.stdout is not None
+    lines: list[str] = []
+    records = 0
+    for line in proc.stdout:
+        lines.append(line)
+        records += line.startswith('{"type":"RECORD"')
+        if records == after:
+            proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                break
+    proc.wait(timeout=60)
+    proc.stdout.close()
+    proc.lines = lines  # type: ignore[attr-defined]
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_path: Path,
+                                                                            sig: signal.Signals) -> None:
+    """SIGTERM: singer-sdk's handler writes a last STATE and exits 0 once the workers stopped at their next page;
+    every line is whole JSON and the last one is that STATE. SIGKILL: whatever was written last. Either way every
+    STATE covers only records already written, and a rerun from the last one completes without a gap."""
+    with small_emulator(latency_ms=5, jitter_ms=5) as emu:
+        config = tap_config(emu, **PARALLEL)
+        proc = _signalled_run(config, tmp_path, sig, after=120)
+        lines: list[str] = proc.lines  # type: ignore[attr-defined]
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 0
+            messages = [json.loads(line) for line in lines]  # every line whole
+            assert messages[-1]["type"] == "STATE"
+        else:
+            assert proc.returncode == -signal.SIGKILL, "the tap finished before it could be killed"
+            messages = parse_lines("".join(lines))  # the last line may be cut by the kill
+        complete = sum(len(truth(emu, stream)) for stream in STREAMS)
+        assert sum(m["type"] == "RECORD" for m in messages) < complete, "the signal came after the end"
+        assert_schema_first(messages)
+        assert_states_cover_only_written(messages)
+        states = [m["value"] for m in messages if m["type"] == "STATE"]
+        rerun = sync(config, streams=STREAMS, state=states[-1] if states else None)
+        assert rerun.exit_code == 0, log_tail(rerun.log)
+        assert_states_cover_only_written(rerun.messages, messages)
+        assert_exact(messages + rerun.messages, emu, STREAMS)
