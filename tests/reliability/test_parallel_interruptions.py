@@ -8,7 +8,7 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,28 +90,32 @@ def test_parallel_incremental_sync_rides_out_transient_faults(emu: Emulator, cas
         assert sorted(r["id"] for r in second.records[stream]) == sorted(changed[stream]), stream
 
 
-def _signalled_run(config: dict[str, Any], tmp_path: Path, sig: signal.Signals, after: int) -> subprocess.Popen[str]:
+def _through_record(lines: Iterable[str], nth: int) -> Iterator[str]:
+    """``lines`` up to and including the ``nth`` RECORD line."""
+    seen = 0
+    for line in lines:
+        yield line
+        seen += line.startswith('{"type":"RECORD"')
+        if seen == nth:
+            return
+
+
+def _signalled_run(config: dict[str, Any], tmp_path: Path, sig: signal.Signals,
+                   after: int) -> tuple[int | None, list[str]]:
     """The tap as a process reading :data:`STREAMS` with five workers, sent ``sig`` once ``after`` RECORD lines
-    arrived; returns the finished process with ``.lines`` holding every line it wrote."""
+    arrived: its exit code and every line it wrote (up to the kill for SIGKILL)."""
     catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), STREAMS)
-    args = [sys.executable, "-m", "tap_pipedrive", "--config", str(write_json(tmp_path / "config.json", config)),
-            "--catalog", str(write_json(tmp_path / "catalog.json", catalog))]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-                            env=cli_env())
-    assert proc.stdout is not None
-    lines: list[str] = []
-    records = 0
-    for line in proc.stdout:
-        lines.append(line)
-        records += line.startswith('{"type":"RECORD"')
-        if records == after:
-            proc.send_signal(sig)
-            if sig == signal.SIGKILL:
-                break
-    proc.wait(timeout=60)
-    proc.stdout.close()
-    proc.lines = lines  # type: ignore[attr-defined]
-    return proc
+    config_path = write_json(tmp_path / "config.json", config)
+    catalog_path = write_json(tmp_path / "catalog.json", catalog)
+    with subprocess.Popen([sys.executable, "-m", "tap_pipedrive", "--config", str(config_path), "--catalog",
+                           str(catalog_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          cwd=REPO, env=cli_env()) as proc:
+        assert proc.stdout is not None
+        lines = list(_through_record(proc.stdout, after))
+        proc.send_signal(sig)
+        if sig != signal.SIGKILL:
+            lines += proc.stdout.readlines()
+        return proc.wait(timeout=60), lines
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
@@ -122,14 +126,13 @@ def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_
     STATE covers only records already written, and a rerun from the last one completes without a gap."""
     with small_emulator(latency_ms=5, jitter_ms=5) as emu:
         config = tap_config(emu, **PARALLEL)
-        proc = _signalled_run(config, tmp_path, sig, after=120)
-        lines: list[str] = proc.lines  # type: ignore[attr-defined]
+        returncode, lines = _signalled_run(config, tmp_path, sig, after=120)
         if sig == signal.SIGTERM:
-            assert proc.returncode == 0
+            assert returncode == 0
             messages = [json.loads(line) for line in lines]  # every line whole
             assert messages[-1]["type"] == "STATE"
         else:
-            assert proc.returncode == -signal.SIGKILL, "the tap finished before it could be killed"
+            assert returncode == -signal.SIGKILL, "the tap finished before it could be killed"
             messages = parse_lines("".join(lines))  # the last line may be cut by the kill
         complete = sum(len(truth(emu, stream)) for stream in STREAMS)
         assert sum(m["type"] == "RECORD" for m in messages) < complete, "the signal came after the end"
