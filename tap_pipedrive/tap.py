@@ -434,6 +434,8 @@ class TapPipedrive(CompatTap):
             self.sync_all()
             return
         self.begin_sync()
+        self.logger.info("Reading %d streams, up to %d at once (parallel_streams)", len(parallel),
+                         min(workers, len(parallel)))
         self.sync_gate = gate = SyncGate()
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stream")
         try:

@@ -16,6 +16,7 @@ import pytest
 
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive.tap import TapPipedrive
+from tests.reliability import test_tap_interruptions as sequential
 from tests.reliability.conftest import (
     MATRIX_STREAMS,
     REPO,
@@ -31,7 +32,7 @@ from tests.reliability.conftest import (
     write_json,
 )
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
-from tests.reliability.test_tap_interruptions import _day_by_day, _spend_of_a_quiet_rerun
+from tests.reliability.test_tap_interruptions import OAUTH, _day_by_day, _spend_of_a_quiet_rerun
 from tests.tap.conftest import catalog_for
 from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
 
@@ -143,3 +144,53 @@ def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_
         assert rerun.exit_code == 0, log_tail(rerun.log)
         assert_states_cover_only_written(rerun.messages, messages)
         assert_exact(messages + rerun.messages, emu, STREAMS)
+
+
+# -- the sequential cases, run again with every tap config of their module asking for five workers ------------
+
+@pytest.fixture
+def parallel_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tap_config`` of tests/reliability/test_tap_interruptions.py adds ``parallel_streams: 5``."""
+    monkeypatch.setattr(sequential, "tap_config", lambda emu, **extra: tap_config(emu, **PARALLEL, **extra))
+
+
+@pytest.mark.usefixtures("parallel_configs")
+def test_parallel_daily_budget_runs_out_mid_incremental_sync_then_next_day_completes_without_gap(
+        emu: Emulator) -> None:
+    sequential.test_daily_budget_runs_out_mid_incremental_sync_then_next_day_completes_without_gap(emu)
+
+
+@pytest.mark.usefixtures("parallel_configs")
+def test_parallel_batched_child_read_stopping_the_run_loses_no_child(emu: Emulator) -> None:
+    sequential.test_a_batched_child_read_stopping_the_run_loses_no_child(emu)
+
+
+@pytest.mark.usefixtures("parallel_configs")
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_parallel_records_changing_during_a_sync_are_all_picked_up_by_the_next_run(emu: Emulator,
+                                                                                    mode: str) -> None:
+    sequential.test_records_changing_during_a_sync_are_all_picked_up_by_the_next_run(emu, mode)
+
+
+@pytest.mark.usefixtures("parallel_configs")
+def test_parallel_sigkill_of_a_run_of_every_stream_then_rerun_delivers_every_stream(emu: Emulator,
+                                                                                   tmp_path: Path) -> None:
+    sequential.test_sigkill_mid_stream_then_rerun_from_last_state_delivers_every_stream(emu, tmp_path, (150,))
+
+
+@pytest.mark.usefixtures("parallel_configs")
+def test_parallel_oauth_refresh_token_revoked_mid_run_stops_clearly_and_resumes() -> None:
+    with small_emulator(oauth=OAUTH) as emu:
+        sequential.test_oauth_refresh_token_revoked_mid_run_stops_clearly_and_resumes_after_reauthorisation(emu)
+
+
+@pytest.mark.usefixtures("parallel_configs")
+def test_parallel_oauth_access_token_expiring_mid_run_is_refreshed_once_for_all_workers() -> None:
+    """Several workers meet the expired token at once: the run still completes, exactly."""
+    with small_emulator(oauth=OAUTH, latency_ms=2) as emu:
+        emu.faults.add("oauth_expire", path=r"^/v1/notes$", after=1, count=1)
+        result = sync(sequential._oauth_config(emu), streams=MATRIX_STREAMS)
+        assert result.exit_code == 0, log_tail(result.log)
+        assert emu.requests.count(path="/oauth/token") >= 2
+        assert_exact(result.messages, emu)
+        assert_states_cover_only_written(result.messages)
