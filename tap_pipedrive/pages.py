@@ -17,6 +17,9 @@ what the list needed, so a list that keeps changing is read with pages that over
 before the offset shift the list right, which the overlap absorbs as re-read rows. Cost: ``overlap`` rows
 fewer of news per page, plus one request per retry. v2 cursor lists are keyset-paged by Pipedrive and need
 none of this.
+
+**Parallel syncs** (``parallel_streams``): a top-level read lets its worker's lock go while it waits for a page,
+after a checkpoint (:meth:`PageLoop.wait`, :class:`tap_pipedrive.parallel.SyncGate`); a child read never does.
 """
 
 from __future__ import annotations
