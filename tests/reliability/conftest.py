@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from pipedrive_emulator.server import Emulator
@@ -62,6 +63,13 @@ def small_emulator(seed: int = 7, **kwargs: Any) -> Emulator:
     kwargs.setdefault("sizes", SMALL_SIZES)
     kwargs.setdefault("custom_fields_per_entity", 6)
     return Emulator(seed=seed, **kwargs)
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A :func:`small_emulator` per test; modules that need another account define their own ``emu``."""
+    with small_emulator() as emulator:
+        yield emulator
 
 
 def target_files(tmp_path: Path) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from tests.reliability.conftest import (
     competing_client,
     duplicates,
     log_tail,
-    small_emulator,
     sync,
     tap_config,
 )
@@ -47,12 +45,6 @@ TRANSIENT: list[tuple[str, str, dict[str, Any]]] = [
     ("malformed_json", "malformed", {}),
     ("null_body", "nullbody", {}),
 ]
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with small_emulator() as emulator:
-        yield emulator
 
 
 def _inject(emu: Emulator, kind: str, options: dict[str, Any], paths: tuple[str, ...], *, after: int) -> int:

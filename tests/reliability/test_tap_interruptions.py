@@ -35,13 +35,6 @@ from tests.reliability.conftest import (
 from tests.reliability.test_tap_faults import change_data
 from tests.tap.conftest import catalog_for
 
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with small_emulator() as emulator:
-        yield emulator
-
-
 # -- daily budget ----------------------------------------------------------------------------------------
 
 def _spend_of_full_sync(**kwargs: Any) -> int:

@@ -4,12 +4,10 @@ more items follow, and ids repeated across pages. The tap must neither crash nor
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.tap import TapPipedrive
 from tests.reliability.conftest import (
@@ -17,17 +15,10 @@ from tests.reliability.conftest import (
     duplicates,
     log_tail,
     rewrite_answers,
-    small_emulator,
     sync,
     tap_config,
 )
 from tests.tap.conftest import catalog_for
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with small_emulator() as emulator:
-        yield emulator
 
 
 def test_null_update_times_are_read_in_full_and_do_not_break_bookmarks(emu):

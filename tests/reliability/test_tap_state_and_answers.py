@@ -5,28 +5,19 @@ clear line that says what to do, the state of the streams already read written; 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
 from tests.reliability.conftest import (
     assert_exact,
     log_tail,
     record_messages,
     rewrite_answers,
-    small_emulator,
     sync,
     tap_config,
 )
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with small_emulator() as emulator:
-        yield emulator
 
 
 def _error_lines(log: str) -> list[str]:
