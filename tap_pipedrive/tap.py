@@ -350,7 +350,7 @@ class TapPipedrive(CompatTap):
             users = [r for r in active() if r.fields_resource == fields_resource]
             reserved: set[str] = set()
             for res in users:
-                reserved.update(_load_base_schema(res.name)["properties"])
+                reserved.update(BASE_SCHEMAS.get_schema(res.name)["properties"])  # read only: no copy needed
             previous = (
                 self._initial_state.get("bookmarks", {}).get(fields_resource, {}).get("columns")
                 if self.column_mode == "name"
