@@ -11,6 +11,8 @@ import sys
 import venv
 from pathlib import Path
 
+from benchmarks.peer_entry import WIDENED_TYPES
+
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".peer-venv"
 PEER_PACKAGE = "tap-pipedrive==2.1.0"
@@ -55,6 +57,14 @@ def peer_command(base_url: str, config: Path, catalog: Path | None = None, state
     if state is not None:
         cmd += ["--state", str(state)]
     return cmd
+
+
+def schema_patch_note() -> str:
+    """The results note that says which stale entries of the peer's schema ``peer_entry.py`` widened, and to what."""
+    fields = "; ".join(f"`{stream}.{name}` also accepts {' or '.join(types)}"
+                       for stream, widened in WIDENED_TYPES.items() for name, types in widened.items())
+    return (f"The peer ran with stale entries of its schema widened to the types Pipedrive's v2 OpenAPI document "
+            f"gives them ({fields}); its requests and per-record work are its own (benchmarks/PEER_NOTES.md).")
 
 
 def write_peer_config(path: Path, *, api_token: str, start_date: str = "2000-01-01T00:00:00Z") -> Path:

@@ -174,6 +174,7 @@ class Bench:
             return None
         used = emu.requests() - before
         log(f"peer: {r.records} records, {used} requests, {r.wall_s:.1f} s, {r.records_per_s:,.0f} rec/s")
+        self.res["notes"].append(peer_mod.schema_patch_note())
         return self.summary("singer-io tap-pipedrive 2.1.0", r, used)
 
     def scenario_2(self, emu: EmulatorProcess, full: RunResult) -> None:
