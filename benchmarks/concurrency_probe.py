@@ -130,7 +130,7 @@ class Probe:
                     (stream.plan.apply_v2 if CATALOGUE[name].read_version == 2 else stream.plan.apply_v1)(row)
                 fastpath.normalize_temporal(stream, row)
                 conformed, _ = fastpath.conform_in_place(row, fastpath._schema_plan(stream, stream.schema))
-                out += fastpath.encode_record(conformed, tagged=True) or b"{}"
+                out += fastpath.encode_record(conformed) or b"{}"
                 out += b"\n"
                 records += 1
             devnull.write(out)

@@ -106,7 +106,6 @@ def stream_stages(emu: Emulator, tap: TapPipedrive, name: str, records: int, rep
         temporal(rows)
         return rows
 
-    stream._fast_tagged = True  # the tap's session decodes with fast_json_loads
     out = {
         "bytes/record": sum(len(p) for p in pages) / n,
         "decode json.loads": _best(lambda: [json.loads(p) for p in pages], repeat),
@@ -118,7 +117,7 @@ def stream_stages(emu: Emulator, tap: TapPipedrive, name: str, records: int, rep
                                                                  for r in rows]),
         "encode: singer-sdk serialize_json": timed(ready, lambda rows: [serialize_json(r) for r in rows]),
         "encode: stdlib C encoder": timed(ready, lambda rows: [fastpath.fast_serialize(r) for r in rows]),
-        "encode: orjson (encode_record)": timed(ready, lambda rows: [fastpath.encode_record(r, tagged=True)
+        "encode: orjson (encode_record)": timed(ready, lambda rows: [fastpath.encode_record(r)
                                                                      for r in rows]),
     }
     messages = [m for r in ready() for m in fastpath.fast_record_messages(stream, r)]

@@ -162,6 +162,10 @@ class Resource:
     download_path: str | None = None
     #: a v1 "find by term" endpoint (``/v1/users/find``): the tap's ``<name>_search`` stream reads it
     find_path: str | None = None
+    #: the list (and ``archived_path``, where it takes ``updated_since``) also takes ``updated_until`` (<): the tap
+    #: may then read it as several update-time windows at once (:mod:`tap_pipedrive.windows`); a test checks
+    #: every row against the OpenAPI documents
+    updated_until: bool = False
 
     @property
     def read_path(self) -> str:
@@ -209,6 +213,7 @@ def _v2_entity(
     delete_marker: str | None = None,
     deleted_setting: str | None = None,
     live_params: MappingProxyType[str, str] | None = None,
+    updated_until: bool = True,
 ) -> Resource:
     """A core entity whose v1 endpoints are retired: read and written through v2."""
     v2 = f"/api/v2/{title}"
@@ -247,6 +252,7 @@ def _v2_entity(
         delete_marker=delete_marker,
         deleted_setting=deleted_setting,
         live_params=live_params,
+        updated_until=updated_until and replication is Replication.UPDATED_SINCE,
     )
 
 
@@ -384,7 +390,7 @@ RESOURCES: tuple[Resource, ...] = (
     _v2_entity("activities", "activities", recents_item="activity", fields="activity_fields", search=False,
                include_fields=("attendees",), write_rank=130, referenced_as=("activity_id",)),
     _v2_entity("products", "products", recents_item="product", fields="product_fields", write_rank=80,
-               referenced_as=("product_id",), natural_field="name",
+               referenced_as=("product_id",), natural_field="name", updated_until=False,
                search_fields=frozenset({"name", "code", "custom_fields"})),
     _v2_entity(
         "pipelines", "pipelines", recents_item="pipeline", fields=None, search=False,

@@ -411,8 +411,8 @@ def list_v2(
                                cursor=req.query.get("cursor"), query_sig=f"{resource.name}|{sort_by}|{direction}")
     if derived_rows is None and resource.include_fields:
         wanted = include.requested(resource, req)
-        body = join(include.splice(render(store, table, r, "v2"), dumps(include.extras(store, resource, r, wanted)))
-                    for _, _, r in chosen)
+        rendered = include.page_renderer(store, resource, wanted, lambda r: render(store, table, r, "v2"))
+        body = join(rendered(r) for _, _, r in chosen)
     elif derived_rows is None:
         body = join(render(store, table, r, "v2") for _, _, r in chosen)
     else:

@@ -98,7 +98,7 @@ class Row:
         self.ut = ut
         self.parent = parent
         self.deleted_at: int | None = None
-        self.cache: dict[str, bytes] = {}
+        self.cache: dict[Any, bytes] = {}
 
 
 class Table:

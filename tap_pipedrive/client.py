@@ -49,6 +49,7 @@ from tap_pipedrive.metering import RunCounter, SilentTimer
 from tap_pipedrive.pages import ReadStats, page_records
 from tap_pipedrive.pagination import RecentsPaginator, V1OffsetPaginator, V2CursorPaginator
 from tap_pipedrive.sdk_compat import CompatStream
+from tap_pipedrive.windows import WindowedRead, windowed_records
 
 if TYPE_CHECKING:
     from tap_pipedrive.custom_fields import CustomFieldPlan
@@ -79,6 +80,8 @@ class ReadPlan:
     sort_in_memory: bool = False  #: one-page lists sorted locally by the replication key
     #: offset pages are checked for rows that moved under the reader (:mod:`tap_pipedrive.pages`)
     guard_offsets: bool = True
+    #: the list takes ``updated_until`` too: it may be read as update-time windows (:mod:`tap_pipedrive.windows`)
+    windowed: bool = False
 
 
 class ApiStream(CompatStream):
@@ -177,9 +180,15 @@ class ApiStream(CompatStream):
 
     @override
     def request_records(self, context: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
-        """Every record of the current plan's pages (:func:`tap_pipedrive.pages.page_records`)."""
+        """Every record of the current plan's pages: a top-level list that takes ``updated_until`` as update-time
+        windows read side by side (:mod:`tap_pipedrive.windows`), any other one page after the other
+        (:func:`tap_pipedrive.pages.page_records`)."""
         plan = self._plan or self.read_plan(context)
-        yield from page_records(self, context, plan, self.stats)
+        budget = self.tap.request_budget
+        if plan.windowed and budget.cap != 1 and self.parent_stream_type is None:
+            yield from windowed_records(self, context, plan, self.stats, budget)
+        else:
+            yield from page_records(self, context, plan, self.stats)
 
     @override
     def send_prepared(self, prepared: requests.PreparedRequest,
@@ -195,6 +204,14 @@ class ApiStream(CompatStream):
     def token_cost(self, plan: ReadPlan) -> int:
         """Pipedrive's tokens for one request of ``plan`` (catalogue ``x-token-cost``)."""
         return read_token_cost(plan.path)
+
+    @property
+    def record_key(self) -> str:
+        """The field holding a record's id."""
+        return "id"
+
+    def follow_watermark(self, read: WindowedRead) -> None:
+        """A windowed read hands this read's records out of update-time order (nothing to keep here)."""
 
     # -- hooks of the page loop ----------------------------------------------------------------------
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:
@@ -353,7 +370,9 @@ class PipedriveStream(ApiStream):
                 return ReadPlan("full", path, params, res.pagination, self.page_size, start, floor)
             if floor:
                 params["updated_since"] = to_rfc3339(floor)
-            return ReadPlan("updated_since", path, params, res.pagination, self.page_size, start, floor)
+            windowed = res.updated_until and res.pagination is Pagination.CURSOR
+            return ReadPlan("updated_since", path, params, res.pagination, self.page_size, start, floor,
+                            windowed=windowed)
         if res.replication is Replication.RECENTS and self.replication_key:
             # A quiet stream keeps an old bookmark; the time its last complete read began says that nothing
             # changed before it, so /recents can start there (and its one-month window applies to it).
@@ -552,6 +571,22 @@ class PipedriveStream(ApiStream):
                 continue
             if record.get(rk) is None:
                 yield record
+
+    @property
+    @override
+    def record_key(self) -> str:
+        return self.resource.key
+
+    @override
+    def follow_watermark(self, read: WindowedRead) -> None:
+        """The bookmark keeper takes the read's watermark as the bookmark from now on."""
+        if self._keeper is not None:
+            self._keeper.follow(read.watermark)
+
+    @override
+    def bookmark_advanced(self, context: Mapping[str, Any] | None) -> None:
+        if self._keeper is not None:
+            self._keeper.hold()
 
     @override
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:

@@ -69,8 +69,9 @@ _MISSING = object()
 
 
 class SmallFloat(float):
-    """A float below 1e-4 in magnitude, as decoded: Python spells it ``1e-05``/``2.5e-07``, orjson
-    ``0.00001``/``2.5e-7``, so :func:`encode_record` leaves records holding one to the exact path."""
+    """A float below 1e-4 in magnitude, as the standard-library fallback of :func:`fast_json_loads` decodes it:
+    Python spells it ``1e-05``/``2.5e-07``, orjson ``0.00001``/``2.5e-7``, and orjson refuses the subclass, so
+    :func:`encode_record` leaves records holding one to the exact path."""
 
     __slots__ = ()
 
@@ -80,13 +81,14 @@ def _float(text: str) -> float:
     return SmallFloat(value) if value and -1e-4 < value < 1e-4 else value
 
 
-_DECODE = msgspec.json.Decoder(float_hook=_float).decode
+#: no ``float_hook``: a hook is a Python call for every float, which made decoding a page of deals 1.6 times
+#: slower; the few floats orjson spells unlike Python are found in the encoded bytes instead (:func:`encode_record`)
+_DECODE = msgspec.json.Decoder().decode
 
 
 def fast_json_loads(data: bytes | str) -> Any:
     """``json.loads`` at msgspec's speed (integers of any size kept exact, unlike orjson's floats); the
-    standard library for what msgspec refuses (``NaN``, a float beyond the double range). Floats below 1e-4
-    come back as :class:`SmallFloat` (equal values, a float subclass)."""
+    standard library for what msgspec refuses (``NaN``, a float beyond the double range)."""
     try:
         return _DECODE(data)
     except msgspec.DecodeError:
@@ -329,15 +331,6 @@ class EncodedRecordMessage(singer.RecordMessage):
         self.type = singer.SingerMessageType.RECORD
 
 
-def _decoded_by_us(stream: Any) -> bool:
-    """Whether the stream's records come from :func:`fast_json_loads` (its session decodes with it)."""
-    tagged = getattr(stream, "_fast_tagged", None)
-    if tagged is None:
-        session = getattr(stream, "requests_session", None)
-        tagged = stream._fast_tagged = getattr(session, "json_loads", None) is fast_json_loads
-    return bool(tagged)
-
-
 def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
     """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY."""
     mode, top = _selection(stream)
@@ -354,7 +347,7 @@ def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singe
     if unmapped:
         _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
     alias = stream.stream_maps[0].stream_alias
-    encoded = encode_record(record, tagged=_decoded_by_us(stream))
+    encoded = encode_record(record)
     if encoded is None:
         record, _ = conform_root_only(record, plan)
         yield singer.RecordMessage(stream=alias, record=record, version=stream._stream_version,

@@ -12,10 +12,13 @@ asked for one second earlier) and the ids already emitted at that second are ski
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from pipedrive_core.values import to_datetime, utc_text
+
+if TYPE_CHECKING:
+    from tap_pipedrive.windows import Watermark
 
 #: ``/v1/recents`` returns at most one *calendar* month of history (Pipedrive, since 2024-12-01): at the end
 #: of March that is 28 days back. The window trusted is the shortest month, less a margin for clock skew and
@@ -168,7 +171,10 @@ class BookmarkKeeper:
     * **order**: a server page out of update-time order freezes the persisted bookmark at the read's start
       until the read ends (a stop then re-reads, never skips);
     * ``checked_until``: when the last complete read began (``/recents`` streams start there when the bookmark
-      is older; its presence says the previous read ran to its end).
+      is older; its presence says the previous read ran to its end);
+    * **windows**: a read of update-time windows (:mod:`tap_pipedrive.windows`) hands records out of order; while
+      the keeper follows it (:meth:`follow`), every STATE carries the read's watermark instead, and singer-sdk's
+      per-record bookmark is put back to it after each record (:meth:`hold`).
     """
 
     def __init__(self, state: dict[str, Any], *, start: str | None, floor: str | None, key: str | None) -> None:
@@ -189,6 +195,21 @@ class BookmarkKeeper:
                 state[_BOOKMARK] = start  # the normalized form, so the SDK compares like with like
             if floor and floor < start and self._original is not None:
                 state[_BOOKMARK] = floor
+        #: what the state said when the read began (a windowed read's watermark before anything is handed out)
+        self._initial: tuple[Any, Any] = (state.get(_BOOKMARK), state.get(BOUNDARY_STATE_KEY))
+        self._watermark: Callable[[], Watermark] | None = None
+        self._held: Any = state.get(_BOOKMARK)
+
+    def follow(self, watermark: Callable[[], Watermark]) -> None:
+        """From now on the records come out of update-time order: the bookmark is ``watermark()``."""
+        self._watermark = watermark
+        self._held = self.state.get(_BOOKMARK)
+
+    def hold(self) -> None:
+        """singer-sdk moved the bookmark to the record it just wrote: while following a windowed read, put it back
+        to the last watermark, so a STATE written at any moment never covers a record not written yet."""
+        if self._watermark is not None:
+            self.state[_BOOKMARK] = self._held
 
     def admit(self, record_id: Any, second: str | None, *, drop_before: str | None = None) -> bool:
         """Whether a record read now is emitted (``False``: already emitted at the boundary second, or older
@@ -199,7 +220,7 @@ class BookmarkKeeper:
         if self.dedupe.is_repeat(record_id, second):
             return False
         if second is not None:
-            if self._newest is not None and second < self._newest:
+            if self._newest is not None and second < self._newest and self._watermark is None:
                 self.out_of_order += 1
             elif self._newest is None or second > self._newest:
                 self._newest = second
@@ -217,6 +238,11 @@ class BookmarkKeeper:
         the record in flight is not written yet (a stop while its children were read)."""
         if settle:
             self.settle()
+        if self._watermark is not None:
+            self._apply(self._watermark())
+            self._held = self.state.get(_BOOKMARK)
+            self._saved = (self.state.get(_BOOKMARK), self.state.get(BOUNDARY_STATE_KEY))
+            return
         if self.out_of_order:
             self.state[_BOOKMARK] = self.floor or self.start or self._original
             self.state.pop(BOUNDARY_STATE_KEY, None)
@@ -224,6 +250,31 @@ class BookmarkKeeper:
         if self.dedupe.second:
             self.state[BOUNDARY_STATE_KEY] = self.dedupe.to_state()
         self._saved = (self.state.get(_BOOKMARK), self.state.get(BOUNDARY_STATE_KEY))
+
+    def _apply(self, mark: Watermark) -> None:
+        """Bring the bookmark and boundary to a windowed read's watermark."""
+        state = self.state
+        if mark.frozen:
+            state[_BOOKMARK] = self.floor or self.start or self._original
+            state.pop(BOUNDARY_STATE_KEY, None)
+        elif mark.complete:
+            if self._newest is not None:
+                state[_BOOKMARK] = max(str(self._initial[0] or ""), self._newest)
+            if self.dedupe.second:
+                state[BOUNDARY_STATE_KEY] = self.dedupe.to_state()
+        elif mark.second is None:
+            bookmark, boundary = self._initial
+            state[_BOOKMARK] = bookmark
+            if boundary is None:
+                state.pop(BOUNDARY_STATE_KEY, None)
+            else:
+                state[BOUNDARY_STATE_KEY] = boundary
+        else:
+            state[_BOOKMARK] = mark.second
+            if mark.ids:
+                state[BOUNDARY_STATE_KEY] = {"second": mark.second, "ids": sorted(mark.ids, key=str)}
+            else:
+                state.pop(BOUNDARY_STATE_KEY, None)
 
     def rollback(self) -> None:
         """Back to what the last STATE said: records emitted since then are not covered (their children, read
@@ -239,6 +290,10 @@ class BookmarkKeeper:
         """The read is complete: the bookmark never ends lower than it started, and never below the newest
         record when the server's order could not be trusted."""
         self.settle()
+        if self._watermark is not None:
+            self._watermark = None
+            if self._newest:
+                self.state[_BOOKMARK] = max(str(self._held or ""), self._newest)
         current = self.state.get(_BOOKMARK)
         if self.out_of_order and self._newest:
             self.state[_BOOKMARK] = current = max(str(current or ""), self._newest)

@@ -73,6 +73,7 @@ PRIVATE_SURFACE: tuple[tuple[object, str], ...] = (
     (Stream, "_generate_record_messages"),
     (Stream, "_write_schema_message"),
     (Stream, "_write_state_message"),
+    (Stream, "_increment_stream_state"),
     (RESTStream, "_request"),
     (RESTStream, "_LOG_REQUEST_METRICS"),
     (Tap, "_validate_config"),
@@ -107,6 +108,15 @@ class CompatStream(RESTStream[Any]):
                       context: Mapping[str, Any] | None) -> requests.Response:
         """Send one prepared request the SDK's way (its decorator, its response validation)."""
         return self.request_decorator(self._request)(prepared, context)
+
+    def bookmark_advanced(self, context: Mapping[str, Any] | None) -> None:
+        """singer-sdk has just moved the bookmark to the record it wrote (nothing to adjust here)."""
+
+    @override
+    def _increment_stream_state(self, latest_record: dict[str, Any], *,
+                                context: Mapping[str, Any] | None = None) -> None:
+        super()._increment_stream_state(latest_record, context=context)
+        self.bookmark_advanced(context)
 
     def record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
         """The RECORD messages of one record; singer-sdk's own by default."""

@@ -32,6 +32,7 @@ from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
 from tap_pipedrive.file_content import FileContent, content_for
+from tap_pipedrive.inflight import RequestBudget, limiter_rate
 from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.parallel import MAX_PARALLEL_STREAMS, RunCancelled, SyncGate
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
@@ -161,6 +162,14 @@ TAP_SETTINGS = th.PropertiesList(
         f"{MAX_PARALLEL_STREAMS}. 1 reads them one after another. More overlaps the waits for Pipedrive's answers "
         "(every request still goes through the one rate limiter, which paces them all); records of different "
         "streams then interleave in the output, and every STATE covers only records already written.",
+    ),
+    th.Property(
+        "max_requests_in_flight",
+        th.IntegerType,
+        description="The most list requests sent at once while one large list is read as update-time windows "
+        "(deals, persons, organizations, activities). Unset: derived from the rate limit and the measured "
+        "latency (enough requests in flight to use the limit, no more). 1: one request at a time plus the "
+        "next page, as a plain read. Every request still goes through the one rate limiter.",
     ),
     th.Property(
         "emit_activate_version_messages",
@@ -304,6 +313,17 @@ class TapPipedrive(CompatTap):
     def file_content(self) -> FileContent | None:
         """The downloader of file bytes (``download_file_content``), or ``None``."""
         return content_for(self.config, self.session, logger)
+
+    @cached_property
+    def request_budget(self) -> RequestBudget:
+        """The slots for list requests in flight, shared by every read of the run (:mod:`tap_pipedrive.inflight`)."""
+        limiter = self.session.limiter
+        cap = self.config.get("max_requests_in_flight")
+
+        def burst() -> int | None:
+            return None if limiter.burst is None else max(1, limiter.burst - limiter.headroom)
+
+        return RequestBudget(limiter_rate(burst, limiter.window), cap=int(cap) if cap else None)
 
     @cached_property
     def session(self) -> PipedriveSession:

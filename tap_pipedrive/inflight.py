@@ -1,0 +1,95 @@
+"""How many list requests a tap keeps in flight at once, derived from the rate limit and the measured latency.
+
+A read that waits for each answer moves one page per round trip. Pipedrive allows ``burst`` requests per
+rolling window, so the sends that use the limit fully are ``burst / window`` per second, and by Little's law
+the requests that must be in flight for that are that rate times the round-trip time. The budget keeps that
+many (with a margin, because answers vary in time) and no more: requests beyond it would only wait in the rate
+limiter, holding memory for their pages and inviting 429s, while fewer leave the limit unused.
+
+The latency is the shortest ``response.elapsed`` (from the request sent to the answer's headers, so the time a
+request waited in the rate limiter is not counted) among the last answers: what the network and the server take
+when not busy. An average would grow with the server's queue, and a budget following it would send more requests
+exactly when the server is slowest. The burst is what the limiter knows (the
+``burst_limit`` setting or the ``x-ratelimit-limit`` the server announced), else Pipedrive's smallest.
+``max_requests_in_flight`` caps the derived figure; 1 turns concurrent pages off.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+
+#: Pipedrive's smallest burst per 2-second window (API token, Lite plan): the assumption until the server says
+SMALLEST_BURST = 20
+#: the latency assumed before the first answer is timed, seconds
+INITIAL_LATENCY = 0.25
+#: the margin over Little's law for answers that take longer than the average
+MARGIN = 1.25
+#: the most requests in flight the derived figure may reach (the HTTP pool keeps 64 connections)
+DERIVED_MAX = 24
+#: the answers whose shortest time is the latency
+LATENCY_SAMPLES = 32
+
+
+class RequestBudget:
+    """Slots for list requests in flight, shared by every concurrent read of one tap run.
+
+    ``rate`` returns the sends per second the rate limit allows now. Slots are taken with :meth:`acquire` and
+    given back with :meth:`release`, which also times the request; the size is recomputed on every call.
+    """
+
+    def __init__(self, rate: Callable[[], float], *, cap: int | None = None) -> None:
+        self._rate = rate
+        self.cap = cap
+        self._samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.in_flight = 0
+        self.peak = 0
+        self._changed = threading.Condition()
+
+    @property
+    def latency(self) -> float:
+        """Seconds a request takes when the server is not busy (the shortest of the last answers)."""
+        return min(self._samples) if self._samples else INITIAL_LATENCY
+
+    @property
+    def size(self) -> int:
+        """Requests allowed in flight now: rate x latency x margin, at least 1, at most the cap."""
+        derived = max(1, min(DERIVED_MAX, math.ceil(self._rate() * self.latency * MARGIN)))
+        return derived if self.cap is None else max(1, min(derived, self.cap))
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now."""
+        with self._changed:
+            if self.in_flight >= self.size:
+                return False
+            self._take()
+            return True
+
+    def acquire(self, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Wait for a slot; ``False`` (no slot taken) once ``stop()`` says the caller no longer wants one."""
+        with self._changed:
+            while self.in_flight >= self.size:
+                if stop():
+                    return False
+                self._changed.wait(0.05)
+            self._take()
+            return True
+
+    def release(self, elapsed: float | None) -> None:
+        """Give a slot back; ``elapsed`` (seconds, when the request got an answer) feeds the latency average."""
+        with self._changed:
+            self.in_flight -= 1
+            if elapsed is not None and elapsed > 0:
+                self._samples.append(elapsed)
+            self._changed.notify_all()
+
+    def _take(self) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+
+def limiter_rate(burst: Callable[[], int | None], window: float) -> Callable[[], float]:
+    """The sends per second a limiter with this burst and window allows (Pipedrive's smallest burst while unknown)."""
+    return lambda: (burst() or SMALLEST_BURST) / window

@@ -1,0 +1,521 @@
+"""One v2 list read as several update-time windows in flight at once.
+
+A cursor list is a chain: each page's cursor comes with the previous answer, so one chain moves one page per
+round trip. Lists that take ``updated_since`` (>=) and ``updated_until`` (<) and sort by update time can be cut
+into windows ``[lo, hi)`` that are chains of their own; read side by side, they keep as many requests in flight
+as the :class:`~tap_pipedrive.inflight.RequestBudget` allows.
+
+**Pages are handed out as they arrive**, each window's in its own ascending order, so no window waits for
+another; the stream's records are therefore not ascending across windows. The bookmark stays exact through the
+**watermark** (:meth:`WindowedRead.watermark`): the windows partition the update-time axis, so every record
+below the newest one handed out by the lowest window not yet finished has been handed out. The bookmark keeper
+(:class:`~tap_pipedrive.incremental.BookmarkKeeper`) puts that second, with the ids handed out at it, in every
+STATE, and keeps singer-sdk's per-record bookmark at it too, so a STATE written at any moment (after a page, on
+SIGTERM) covers only records already written. A resume re-reads what the windows above the watermark had
+handed out: a stop costs duplicates, never a lost record. A window whose pages come back out of update-time order
+freezes the bookmark at the read's start until the read ends, as a single chain does.
+
+**Windows follow the data.** The read starts as one chain (the plan's own request). Whenever a request slot is
+free and every window has its request out, the window with the most records still expected is cut in two: the
+records per second of update time it has shown (or the read has shown, before it starts) estimate that, so dense
+recent periods are cut finer than quiet old ones. A window that has started keeps its cursor and drops what its
+pages bring at or past the cut; one that has not started just asks for less. The last window stays open-ended,
+so records changed during the read are read there as in a single chain. Each window's last page is partly
+empty: a cut costs about half a request, which is why windows are cut only while a slot would otherwise idle.
+
+**When it is cut.** Only a read whose first page is full: a small incremental read stays one chain. Pipedrive
+leaves ``update_time`` null until a record is first changed, and windows never return those records: a read with
+a floor finds them in its never-updated pass (:meth:`tap_pipedrive.client.PipedriveStream.added_since_plan`), and
+a read of the whole list keeps them in its first window, the plan's own request, only if they sort before every
+timestamp. So a whole-list read asks one question (one request of one row) before it is cut: when its first page
+begins with a timestamp, the newest row (``sort_direction=desc``) says whether never-updated records sort last
+(then the read is not cut); when it begins with a never-updated record, the oldest dated row (``updated_since``
+1970) says where the timestamps begin, and the first window ends there.
+
+**Memory.** Pages wait only until the reader takes them; at most ``budget.size + EXTRA_BUFFER`` pages are in
+flight or waiting per read, never whole windows.
+
+**Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import deque
+from collections.abc import Hashable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from pipedrive_core.catalogue import Pagination
+from pipedrive_core.http import body_of
+from pipedrive_core.pagination import next_token
+from pipedrive_core.values import to_datetime, utc_text
+
+if TYPE_CHECKING:
+    import requests
+
+    from tap_pipedrive.client import ApiStream, ReadPlan
+    from tap_pipedrive.inflight import RequestBudget
+    from tap_pipedrive.pages import ReadStats
+
+#: a window is cut only while at least this many pages of records are expected in it
+SPLIT_MIN_PAGES = 4.0
+#: the most windows one read is cut into
+MAX_WINDOWS = 64
+#: pages a read may hold waiting for the reader, beyond the requests in flight
+EXTRA_BUFFER = 4
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def epoch(value: Any) -> int | None:
+    """A Pipedrive timestamp as whole seconds since 1970, ``None`` when it is not one."""
+    text = to_datetime(value)
+    if text is None:
+        return None
+    moment = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return int((moment - _EPOCH).total_seconds())
+
+
+def rfc3339(seconds: int) -> str:
+    """Seconds since 1970 as v2's ``updated_since``/``updated_until`` value (and the bookmark's form)."""
+    return utc_text(_EPOCH + dt.timedelta(seconds=seconds))
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a windowed read has handed out every record: all records updated before ``second`` and those at
+    ``second`` with an id in ``ids``. ``second`` is ``None`` when nothing dated is covered yet; ``frozen`` when a
+    window's pages came out of order (nothing can be trusted before the read ends); ``complete`` when every window
+    is handed out."""
+
+    second: str | None = None
+    ids: frozenset[Hashable] = frozenset()
+    frozen: bool = False
+    complete: bool = False
+
+
+@dataclass
+class Page:
+    """One answer of a window, or the error its request met."""
+
+    window: Window | None
+    prepared: requests.PreparedRequest | None
+    response: requests.Response | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+@dataclass
+class Window:
+    """One update-time window ``[lo, hi)`` read as a cursor chain (``None``: unbounded on that side)."""
+
+    lo: int | None
+    hi: int | None
+    #: the ``updated_until`` its requests carry: ``hi``, unless the window was cut after it started
+    query_hi: int | None
+    #: whether the requests carry ``updated_since=lo`` (the first window keeps the plan's own parameters)
+    own_since: bool = True
+    cursor: str | None = None
+    started: bool = False
+    fetching: bool = False
+    done: bool = False  #: no further page to fetch
+    waiting: int = 0  #: pages fetched, not handed out yet
+    dated: int = 0  #: records fetched that have an update time
+    first: int | None = None  #: the oldest update time fetched
+    last: int | None = None  #: the newest update time fetched
+    misordered: bool = False  #: a page went back in update time
+    #: what the reader has handed out: the newest update time and the ids at it
+    out_second: int | None = None
+    out_ids: set[Hashable] = field(default_factory=set)
+
+    @property
+    def finished(self) -> bool:
+        """Fetched to its end and handed out."""
+        return self.done and not self.fetching and not self.waiting
+
+    def top(self, now: int) -> int:
+        """Its end, or just past the read's start for the open-ended window."""
+        return self.hi if self.hi is not None else now + 1
+
+    def expected(self, now: int, density: float) -> float:
+        """Records still to fetch: at its own density once it fetched dated records, else at ``density``."""
+        if self.done:
+            return 0.0
+        base = self.lo if self.lo is not None else self.first
+        if self.last is not None and base is not None and self.last > base:
+            return max(0.0, (self.top(now) - self.last) * self.dated / (self.last - base + 1))
+        bottom = self.last if self.last is not None else self.lo
+        return 0.0 if bottom is None else max(0.0, (self.top(now) - bottom) * density)
+
+    def cut_point(self, now: int) -> int | None:
+        """Where to cut it: half-way between what it fetched (or its start) and its end, on a whole second after
+        the newest record fetched; ``None`` when there is no such second."""
+        bottom = self.last + 1 if self.last is not None else self.lo
+        top = self.top(now)
+        if bottom is None or top - bottom < 2:
+            return None
+        return bottom + (top - bottom) // 2
+
+    def cut(self, at: int) -> Window:
+        """Keep ``[lo, at)`` and return the window ``[at, hi)``."""
+        upper = Window(at, self.hi, self.hi)
+        if not self.started:
+            self.query_hi = at
+        self.hi = at
+        return upper
+
+    def file(self, records: list[dict[str, Any]], rk: str) -> list[dict[str, Any]]:
+        """Note a page's records (ascending by update time); those at or past a cut made after the window started
+        are not its own and are dropped."""
+        if self.hi is not None and self.query_hi != self.hi and records:
+            hi = self.hi
+            newest = next((t for r in reversed(records) if (t := epoch(r.get(rk))) is not None), None)
+            if newest is not None and newest >= hi:
+                records = [r for r in records if (t := epoch(r.get(rk))) is None or t < hi]
+        dated = [r for r in records if r.get(rk) is not None]
+        if dated:
+            self.dated += len(dated)
+            oldest, newest = epoch(dated[0].get(rk)), epoch(dated[-1].get(rk))
+            if oldest is not None and newest is not None and (
+                    newest < oldest or (self.last is not None and oldest < self.last)):
+                self.misordered = True
+            if oldest is not None:
+                self.first = oldest if self.first is None else min(self.first, oldest)
+            if newest is not None:
+                self.last = newest if self.last is None else max(self.last, newest)
+        return records
+
+    def handed_out(self, records: list[dict[str, Any]], rk: str, key: str) -> None:
+        """The reader has written a page of this window (ascending): move the newest second handed out, and the
+        ids at it, to the page's last dated second."""
+        second: int | None = None
+        ids: list[Hashable] = []
+        for record in reversed(records):
+            t = epoch(record.get(rk))
+            if t is None:
+                continue
+            if second is None:
+                second = t
+            elif t != second:
+                break
+            ids.append(record.get(key))
+        if second is None:
+            return
+        if self.out_second is None or second > self.out_second:
+            self.out_second, self.out_ids = second, set(ids)
+        elif second == self.out_second:
+            self.out_ids.update(ids)
+
+
+class WindowedRead:
+    """The records of one ``updated_since`` plan, read as update-time windows (see the module docstring)."""
+
+    def __init__(self, stream: ApiStream, context: Mapping[str, Any] | None, plan: ReadPlan, stats: ReadStats,
+                 budget: RequestBudget, *, key: str = "id") -> None:
+        self.stream, self.context, self.plan, self.stats, self.budget = stream, context, plan, stats, budget
+        self.rk = stream.replication_key or "update_time"
+        self.key = key
+        self.floor = epoch(plan.floor) if plan.floor else None
+        self.windows: list[Window] = [Window(self.floor, None, None, own_since=False)]
+        self.now = epoch(utc_text(stream.tap.server_now())) or 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._fetching = 0
+        self._arrived_pages: deque[Page] = deque()
+        #: ``None`` until the first page says whether the read is cut; then whether it may be
+        self._cutting: bool | None = None
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"window-{stream.name}")
+        self._extra_requests = 0  #: requests besides the pages (the one question before cutting)
+        self._last_cut: Window | None = None
+        self.cuts = 0
+
+    # -- the reader ------------------------------------------------------------------------------------
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record of the plan, page by page as they arrive (each window's pages in order)."""
+        stream, stats = self.stream, self.stats
+        cost = stream.token_cost(self.plan)
+        dispatcher = threading.Thread(target=self._dispatch, name=f"windows-{stream.name}", daemon=True)
+        dispatcher.start()
+        previous: Page | None = None
+        gate = stream.tap.sync_gate
+        try:
+            with nullcontext() if gate is None else gate.reading(top_level=True), \
+                    stream.get_http_request_counter() as counter:
+                counter.with_context(self.context)
+                while True:
+                    page = self._wait(self._next_page)
+                    if previous is not None:
+                        self._handed_out(previous)
+                        stream.settle()  # the reader asked past the previous page's last record: it is written
+                        stream.checkpoint(self.context)
+                    if page is None:
+                        return
+                    previous = page
+                    if page.error is not None:
+                        raise page.error
+                    assert page.response is not None
+                    assert page.prepared is not None
+                    counter.increment()
+                    requests_made = 1 + self._take_extra()
+                    stats.requests += requests_made
+                    stats.tokens += requests_made * cost
+                    stats.pages += 1
+                    stream.update_sync_costs(page.prepared, page.response, self.context)
+                    yield from page.records
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if self.cuts:
+                stream.logger.info(
+                    "%s: read as %d update-time windows, up to %d requests in flight (latency %.0f ms)",
+                    stream.name, len(self.windows), self.budget.peak, 1000 * self.budget.latency)
+
+    def watermark(self) -> Watermark:
+        """How far every record has been handed out (see the module docstring)."""
+        with self._cond:
+            for window in self.windows:
+                if window.finished:
+                    continue
+                if window.misordered or any(w.misordered for w in self.windows):
+                    return Watermark(frozen=True)
+                if window.out_second is not None:
+                    return Watermark(rfc3339(window.out_second), frozenset(window.out_ids))
+                if window.lo is not None:
+                    return Watermark(rfc3339(window.lo))
+                return Watermark()
+            if any(w.misordered for w in self.windows):
+                return Watermark(frozen=True)
+            return Watermark(complete=True)
+
+    def _handed_out(self, page: Page) -> None:
+        with self._cond:
+            window = page.window
+            if window is not None:
+                window.handed_out(page.records, self.rk, self.key)
+                window.waiting -= 1
+
+    def _take_extra(self) -> int:
+        with self._cond:
+            extra, self._extra_requests = self._extra_requests, 0
+        return extra
+
+    def _next_page(self) -> Page | None:
+        """Block until a page has arrived (returned), or every window is fetched and handed out (``None``)."""
+        with self._cond:
+            while True:
+                if self._arrived_pages:
+                    page = self._arrived_pages.popleft()
+                    self._cond.notify_all()
+                    return page
+                if all(w.done and not w.fetching for w in self.windows):
+                    return None
+                self._cond.wait()
+
+    def _wait(self, answer: Any) -> Any:
+        """``answer()``; in a parallel sync with the gate's lock let go (the checkpoint is already taken)."""
+        gate = self.stream.tap.sync_gate
+        if gate is None:
+            return answer()
+        return gate.call(answer, None)
+
+    # -- fetching --------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Send the next request whenever a window can use one, cutting windows when none can."""
+        try:
+            while True:
+                with self._cond:
+                    window, decide, holds_slot = self._next_step()
+                    while window is None and not decide:
+                        if self._closed:
+                            return
+                        self._cond.wait(0.05)
+                        window, decide, holds_slot = self._next_step()
+                    if self._closed:
+                        if holds_slot:
+                            self.budget.release(None)
+                        return
+                    if window is not None:
+                        window.fetching = True
+                        self._fetching += 1
+                if window is None:
+                    self._decide_cutting()
+                elif holds_slot or self.budget.acquire(lambda: self._closed):
+                    self._send(window)
+                else:
+                    return
+        except BaseException as exc:  # handed to the reader, which raises it in its own thread
+            with self._cond:
+                for window in self.windows:
+                    window.done = True
+                self._fetching = 0
+                self._arrived_pages.append(Page(None, None, error=exc))
+                self._cond.notify_all()
+
+    def _next_step(self) -> tuple[Window | None, bool, bool]:
+        """What to do now (under the lock): a window to send a request for and whether a slot is already taken for
+        it, or whether to decide about cutting first (after the first page, before anything else)."""
+        if self._cutting is None:
+            first = self.windows[0]
+            if first.started:
+                return None, True, False
+            return (None if first.fetching else first), False, False
+        return self._choose(), False, True
+
+    def _choose(self) -> Window | None:
+        """While a slot is free now and pages waiting leave room: a window without a request out, in order, or a
+        new one cut off. The slot is taken here, so reads side by side never cut more windows than there are free
+        slots."""
+        waiting = len(self._arrived_pages)
+        if waiting + self._fetching >= self.budget.size + EXTRA_BUFFER:
+            return None
+        idle = [w for w in self.windows if not (w.done or w.fetching)]
+        if not idle and not self._cutting:
+            return None
+        if not self.budget.try_acquire():
+            return None
+        if idle:
+            return idle[0]
+        if self._cut():
+            return self._last_cut
+        self.budget.release(None)
+        return None
+
+    def _cut(self) -> bool:
+        """Cut the window with the most records still expected in two; ``False`` when none is worth it."""
+        if len(self.windows) >= MAX_WINDOWS:
+            return False
+        density = self._density()
+        best, most = None, SPLIT_MIN_PAGES * self.plan.page_limit
+        for window in self.windows:
+            expected = window.expected(self.now, density)
+            if expected >= most and window.cut_point(self.now) is not None:
+                best, most = window, expected
+        if best is None:
+            return False
+        at = best.cut_point(self.now)
+        assert at is not None
+        self._last_cut = best.cut(at)
+        self.windows.insert(self.windows.index(best) + 1, self._last_cut)
+        self.cuts += 1
+        return True
+
+    def _density(self) -> float:
+        """Dated records per second of update time over everything fetched so far."""
+        records = span = 0
+        for window in self.windows:
+            base = window.lo if window.lo is not None else window.first
+            if window.last is not None and base is not None:
+                records += window.dated
+                span += window.last - base + 1
+        return records / span if span > 0 else 0.0
+
+    def _decide_cutting(self) -> None:
+        """After the first page: cut the read only when it is larger than a page and the order of records never
+        updated allows it (see the module docstring). When its first page held only never-updated records, the
+        first window ends where the timestamps begin."""
+        with self._cond:
+            first = self.windows[0]
+            if first.done or first.cursor is None:
+                self._cutting = False
+                return
+            dated_from = first.first
+            needs_question = self.floor is None
+        allowed = True
+        if needs_question and dated_from is None:
+            dated_from = self._ask_edge(ascending=True)
+            allowed = dated_from is not None
+        elif needs_question:
+            allowed = self._ask_edge(ascending=False) is not None
+        with self._cond:
+            self._cutting = allowed
+            if allowed and first.last is None and dated_from is not None and not first.done:
+                self.windows.insert(1, first.cut(dated_from))
+                self.cuts += 1
+            self._cond.notify_all()
+
+    def _ask_edge(self, *, ascending: bool) -> int | None:
+        """One request of one row: the oldest dated record (``ascending``: its update time, ``None`` when there is
+        none) or the newest record (its update time, ``None`` when it has none: never-updated records sort
+        last)."""
+        params = {k: v for k, v in self.plan.params.items() if k != "include_fields"}
+        params.update(sort_by="update_time", sort_direction="asc" if ascending else "desc")
+        if ascending:
+            params["updated_since"] = rfc3339(0)
+        plan = replace(self.plan, params=params, page_limit=1)
+        if not self.budget.acquire(lambda: self._closed):
+            return None
+        elapsed = None
+        try:
+            prepared = self.stream.page_request(self.context, plan, None)
+            response = self.stream.send_prepared(prepared, self.context)
+            elapsed = response.elapsed.total_seconds() if response.elapsed else None
+        except Exception:  # the read goes on uncut; its own requests meet the same error
+            return None
+        finally:
+            self.budget.release(elapsed)
+            with self._cond:
+                self._extra_requests += 1
+        body = body_of(response)
+        rows = self.stream.extract_records(body.get("data") if isinstance(body, dict) else None)
+        return epoch(rows[0].get(self.rk)) if rows else None
+
+    def _send(self, window: Window) -> None:
+        """Send the window's next request in the background; its answer is filed by :meth:`_arrived`."""
+        stream = self.stream
+        prepared = stream.page_request(self.context, self._plan_for(window), window.cursor)
+        future = self._pool.submit(stream.send_prepared, prepared, self.context)
+        future.add_done_callback(lambda f: self._arrived(window, prepared, f))
+
+    def _plan_for(self, window: Window) -> ReadPlan:
+        """The plan of one window's requests: the read's own for the first window, else bounded by time."""
+        if not window.own_since:
+            return self.plan
+        params = dict(self.plan.params)
+        if window.lo is not None:
+            params["updated_since"] = rfc3339(window.lo)
+        if window.query_hi is not None:
+            params["updated_until"] = rfc3339(window.query_hi)
+        return replace(self.plan, params=params)
+
+    def _arrived(self, window: Window, prepared: requests.PreparedRequest, future: Any) -> None:
+        """File an answer (or its error) with its window."""
+        elapsed: float | None = None
+        page = Page(window, prepared)
+        records: list[dict[str, Any]] = []
+        nxt: Any = None
+        try:
+            response = future.result()
+            elapsed = response.elapsed.total_seconds() if response.elapsed else None
+            page.response = response
+            body = body_of(response)
+            records = self.stream.extract_records(body.get("data") if isinstance(body, dict) else None)
+            nxt = next_token(Pagination.CURSOR, body, window.cursor)
+        except BaseException as exc:  # raised by the reader when it takes this page
+            page.error = exc
+        finally:
+            self.budget.release(elapsed)
+        with self._cond:
+            window.fetching = False
+            window.started = True
+            self._fetching -= 1
+            page.records = window.file(records, self.rk)
+            window.cursor = nxt if isinstance(nxt, str) else None
+            window.done = page.error is not None or window.cursor is None or len(page.records) < len(records)
+            if not self._closed:
+                window.waiting += 1
+                self._arrived_pages.append(page)
+            self._cond.notify_all()
+
+
+def windowed_records(stream: ApiStream, context: Mapping[str, Any] | None, plan: ReadPlan, stats: ReadStats,
+                     budget: RequestBudget) -> Iterator[dict[str, Any]]:
+    """Every record of ``plan`` through a :class:`WindowedRead`; the stream follows its watermark."""
+    read = WindowedRead(stream, context, plan, stats, budget, key=stream.record_key)
+    stream.follow_watermark(read)
+    return read.records()
