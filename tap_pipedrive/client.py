@@ -581,6 +581,7 @@ class PipedriveStream(ApiStream):
     def follow_watermark(self, read: WindowedRead) -> None:
         """The bookmark keeper takes the read's watermark as the bookmark from now on."""
         if self._keeper is not None:
+            read.skip(self._keeper.windows_done)
             self._keeper.follow(read.watermark)
 
     @override

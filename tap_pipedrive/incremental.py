@@ -128,7 +128,24 @@ class BoundaryDedupe:
 BOUNDARY_STATE_KEY = "boundary"
 #: state key: server time when the last complete read of a /recents stream began (no change before it unseen)
 CHECKED_STATE_KEY = "checked_until"
+#: state key: update-time windows above the bookmark that a stopped windowed read handed out whole
+WINDOWS_STATE_KEY = "windows_done"
 _BOOKMARK = "replication_key_value"
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _window_ranges(value: Any) -> list[tuple[int, int]]:
+    """``windows_done`` of a state as ``(lo, hi)`` seconds; anything unreadable is dropped (read again)."""
+    out = []
+    for item in value if isinstance(value, list) else ():
+        if isinstance(item, list) and len(item) == 2:
+            lo, hi = (normalize_timestamp(v) if isinstance(v, str) else None for v in item)
+            if lo and hi and lo < hi:
+                out.append((int((parse_timestamp(lo) - _EPOCH).total_seconds()),
+                            int((parse_timestamp(hi) - _EPOCH).total_seconds())))
+    return out
 
 
 def bookmark_from_state(value: Any) -> str:
@@ -195,6 +212,8 @@ class BookmarkKeeper:
                 state[_BOOKMARK] = start  # the normalized form, so the SDK compares like with like
             if floor and floor < start and self._original is not None:
                 state[_BOOKMARK] = floor
+        #: windows a stopped windowed read handed out whole, for this read to skip if it is windowed too
+        self.windows_done = _window_ranges(state.pop(WINDOWS_STATE_KEY, None)) if start else []
         #: what the state said when the read began (a windowed read's watermark before anything is handed out)
         self._initial: tuple[Any, Any] = (state.get(_BOOKMARK), state.get(BOUNDARY_STATE_KEY))
         self._watermark: Callable[[], Watermark] | None = None
@@ -254,6 +273,10 @@ class BookmarkKeeper:
     def _apply(self, mark: Watermark) -> None:
         """Bring the bookmark and boundary to a windowed read's watermark."""
         state = self.state
+        state.pop(WINDOWS_STATE_KEY, None)
+        if mark.done:
+            state[WINDOWS_STATE_KEY] = [[utc_text(_EPOCH + dt.timedelta(seconds=lo)),
+                                         utc_text(_EPOCH + dt.timedelta(seconds=hi))] for lo, hi in mark.done]
         if mark.frozen:
             state[_BOOKMARK] = self.floor or self.start or self._original
             state.pop(BOUNDARY_STATE_KEY, None)
@@ -290,6 +313,7 @@ class BookmarkKeeper:
         """The read is complete: the bookmark never ends lower than it started, and never below the newest
         record when the server's order could not be trusted."""
         self.settle()
+        self.state.pop(WINDOWS_STATE_KEY, None)
         if self._watermark is not None:
             self._watermark = None
             if self._newest:

@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     from tap_pipedrive.inflight import RequestBudget
     from tap_pipedrive.pages import ReadStats
 
-#: a window is cut only while at least this many pages of records are expected in it
+#: once a read has as many windows as requests may be in flight, a window is cut only while at least this many
+#: pages of records are expected in it (before that, one page is enough)
 SPLIT_MIN_PAGES = 4.0
 #: the most windows one read is cut into
 MAX_WINDOWS = 64
@@ -96,6 +97,8 @@ class Watermark:
     ids: frozenset[Hashable] = frozenset()
     frozen: bool = False
     complete: bool = False
+    #: windows above ``second`` handed out whole: ``(lo, hi)`` seconds, kept in state so that a resume skips them
+    done: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -128,6 +131,8 @@ class Window:
     first: int | None = None  #: the oldest update time fetched
     last: int | None = None  #: the newest update time fetched
     misordered: bool = False  #: a page went back in update time
+    fetched: int = 0  #: records fetched
+    more: bool = False  #: its last page was full and has a next page
     #: what the reader has handed out: the newest update time and the ids at it
     out_second: int | None = None
     out_ids: set[Hashable] = field(default_factory=set)
@@ -142,14 +147,18 @@ class Window:
         return self.hi if self.hi is not None else now + 1
 
     def expected(self, now: int, density: float) -> float:
-        """Records still to fetch: at its own density once it fetched dated records, else at ``density``."""
+        """Records still to fetch: from its own density once it fetched dated records, else from ``density``; and
+        at least as many as it has fetched while its pages keep coming full (a density learnt from old, sparse
+        records says little about the recent ones, where most records usually are)."""
         if self.done:
             return 0.0
         base = self.lo if self.lo is not None else self.first
         if self.last is not None and base is not None and self.last > base:
-            return max(0.0, (self.top(now) - self.last) * self.dated / (self.last - base + 1))
-        bottom = self.last if self.last is not None else self.lo
-        return 0.0 if bottom is None else max(0.0, (self.top(now) - bottom) * density)
+            estimate = (self.top(now) - self.last) * self.dated / (self.last - base + 1)
+        else:
+            bottom = self.last if self.last is not None else self.lo
+            estimate = 0.0 if bottom is None else (self.top(now) - bottom) * density
+        return max(0.0, estimate, float(self.fetched) if self.more else 0.0)
 
     def cut_point(self, now: int) -> int | None:
         """Where to cut it: half-way between what it fetched (or its start) and its end, on a whole second after
@@ -277,21 +286,35 @@ class WindowedRead:
                     stream.name, len(self.windows), self.budget.peak, 1000 * self.budget.latency)
 
     def watermark(self) -> Watermark:
-        """How far every record has been handed out (see the module docstring)."""
+        """How far every record has been handed out (see the module docstring), and the windows above that point
+        handed out whole (only those that ended before the read began: no record can be updated into them
+        later)."""
         with self._cond:
-            for window in self.windows:
-                if window.finished:
-                    continue
-                if window.misordered or any(w.misordered for w in self.windows):
-                    return Watermark(frozen=True)
-                if window.out_second is not None:
-                    return Watermark(rfc3339(window.out_second), frozenset(window.out_ids))
-                if window.lo is not None:
-                    return Watermark(rfc3339(window.lo))
-                return Watermark()
             if any(w.misordered for w in self.windows):
                 return Watermark(frozen=True)
-            return Watermark(complete=True)
+            lowest = next((i for i, w in enumerate(self.windows) if not w.finished), None)
+            if lowest is None:
+                return Watermark(complete=True)
+            window = self.windows[lowest]
+            done = tuple((w.lo, w.hi) for w in self.windows[lowest + 1:]
+                         if w.finished and w.lo is not None and w.hi is not None and w.hi <= self.now)
+            if window.out_second is not None:
+                return Watermark(rfc3339(window.out_second), frozenset(window.out_ids), done=done)
+            if window.lo is not None:
+                return Watermark(rfc3339(window.lo), done=done)
+            return Watermark(done=done)
+
+    def skip(self, done: list[tuple[int, int]]) -> None:
+        """Windows a stopped earlier read handed out whole (from state): read only the stretches between them."""
+        with self._cond:
+            for lo, hi in sorted(done):
+                top = self.windows[-1]
+                bottom = top.lo if top.lo is not None else self.floor
+                if hi > self.now or (bottom is not None and lo <= bottom):
+                    continue  # not what this read would cut: read it again
+                top.hi = top.query_hi = lo
+                self.windows.append(Window(lo, hi, hi, started=True, done=True))
+                self.windows.append(Window(hi, None, None))
 
     def _handed_out(self, page: Page) -> None:
         with self._cond:
@@ -391,7 +414,9 @@ class WindowedRead:
         if len(self.windows) >= MAX_WINDOWS:
             return False
         density = self._density()
-        best, most = None, SPLIT_MIN_PAGES * self.plan.page_limit
+        # while there are fewer windows than requests may be in flight, a page's worth is enough to cut for
+        pages = 1.0 if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
+        best, most = None, pages * self.plan.page_limit
         for window in self.windows:
             expected = window.expected(self.now, density)
             if expected >= most and window.cut_point(self.now) is not None:
@@ -473,11 +498,11 @@ class WindowedRead:
         future.add_done_callback(lambda f: self._arrived(window, prepared, f))
 
     def _plan_for(self, window: Window) -> ReadPlan:
-        """The plan of one window's requests: the read's own for the first window, else bounded by time."""
-        if not window.own_since:
+        """The plan of one window's requests: the read's own, bounded by the window's times."""
+        if not window.own_since and window.query_hi is None:
             return self.plan
         params = dict(self.plan.params)
-        if window.lo is not None:
+        if window.own_since and window.lo is not None:
             params["updated_since"] = rfc3339(window.lo)
         if window.query_hi is not None:
             params["updated_until"] = rfc3339(window.query_hi)
@@ -506,6 +531,8 @@ class WindowedRead:
             self._fetching -= 1
             page.records = window.file(records, self.rk)
             window.cursor = nxt if isinstance(nxt, str) else None
+            window.fetched += len(page.records)
+            window.more = window.cursor is not None and len(records) >= self.plan.page_limit
             window.done = page.error is not None or window.cursor is None or len(page.records) < len(records)
             if not self._closed:
                 window.waiting += 1

@@ -1,0 +1,170 @@
+"""Large v2 lists read as update-time windows side by side (:mod:`tap_pipedrive.windows`), generated over every
+catalogue resource that takes ``updated_until``.
+
+The emulator answers after 30 ms and the tap may send 400 requests per window, so the request budget allows
+several requests in flight and every read below is cut into windows (each test checks that it was, from the
+requests' ``updated_since``). Accounting is exact against the emulator's store; every STATE is checked to cover
+only written records: every record updated before its bookmark, and those at the bookmark second it names, were
+written before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+
+from pipedrive_core.catalogue import Resource, active
+from tap_pipedrive.incremental import normalize_timestamp
+from tap_pipedrive.tap import TapPipedrive
+from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
+from tests.reliability.test_offset_under_change import Churn, _assert_disturbed_read, _assert_exact_after, _churn
+from tests.tap.conftest import catalog_for
+
+WINDOWED = [pytest.param(r, id=r.name) for r in active() if r.updated_until]
+SIZES = {"deals": 240, "persons": 200, "organizations": 160, "activities": 240}
+#: ten rows a page: twenty pages or more per list; a generous burst so the budget allows several in flight
+WINDOW_SETTINGS: dict[str, Any] = {"page_size": 10, "burst_limit": 400, "reconcile_deletes": []}
+LATENCY_MS = 30
+
+
+def _config(emu: Any, **extra: Any) -> dict[str, Any]:
+    return tap_config(emu, **WINDOW_SETTINGS, **extra)
+
+
+def _windows(emu: Any, res: Resource) -> int:
+    """How many windows the reads of ``res``'s main list were cut into: each window after the first asks from its
+    own start (``updated_since``), the first one keeps the read's own request."""
+    path = res.read_path.split("?", 1)[0]
+    return len({r.query["updated_since"] for r in emu.requests.snapshot()
+                if r.path == path and "updated_since" in r.query and r.query.get("limit") != "1"}) + 1
+
+
+def _page_requests(emu: Any, res: Resource) -> int:
+    path = res.read_path.split("?", 1)[0]
+    return sum(1 for r in emu.requests.snapshot() if r.path == path)
+
+
+def assert_states_cover_only_what_was_written(messages: Iterable[Mapping[str, Any]], stream: str,
+                                              versions: set[tuple[Any, str | None]]) -> int:
+    """At every STATE of ``stream`` (main partition): every version in ``versions`` (records that did not change
+    during the read) updated before the bookmark, or at its second with an id the boundary names, was written
+    before that STATE. Returns the STATEs checked."""
+    written: set[tuple[Any, str | None]] = set()
+    checked = 0
+    for msg in messages:
+        if msg.get("type") == "RECORD" and msg.get("stream") == stream:
+            record = msg["record"]
+            written.add((record.get("id"), normalize_timestamp(record.get("update_time"))))
+        if msg.get("type") != "STATE":
+            continue
+        entry = msg["value"].get("bookmarks", {}).get(stream) or {}
+        parts = [p for p in entry.get("partitions") or [entry] if not (p.get("context") or {}).get("is_archived")]
+        for part in parts:
+            bookmark = part.get("replication_key_value")
+            if not bookmark:
+                continue
+            boundary = part.get("boundary") or {}
+            ids = set(boundary.get("ids") or ()) if boundary.get("second") == bookmark else set()
+            covered = {(k, t) for k, t in versions if t is not None and (t < bookmark or (t == bookmark and k in ids))}
+            missing = covered - written
+            assert not missing, f"STATE {checked}: bookmark {bookmark} covers unwritten {sorted(missing)[:3]}"
+            checked += 1
+    return checked
+
+
+def _main_list(emu: Any, res: Resource) -> set[tuple[Any, str | None]]:
+    table = emu.store.tables[res.name]
+    return {v for v in truth(emu, res.name)
+            if not (res.archived_path and table.rows[v[0]].data.get("is_archived"))}
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_windowed_full_read_is_exact_and_every_state_covers_only_written_records(res: Resource) -> None:
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        want = _main_list(emu, res)
+        run = sync(_config(emu), streams=[res.name])
+        assert run.exit_code == 0, log_tail(run.log)
+        windows = _windows(emu, res)
+        assert windows > 2, "the read was not cut into windows"
+        assert latest(run.messages, res.name) == truth(emu, res.name)
+        ids = [m["record"]["id"] for m in run.messages if m.get("type") == "RECORD" and m["stream"] == res.name]
+        assert len(ids) == len(set(ids)), "a record was written twice"
+        assert assert_states_cover_only_what_was_written(run.messages, res.name, want) > 5
+        # what the windows cost: every page once, plus about one partly filled page per window and the one
+        # question a whole-list read asks before it is cut
+        pages = -(-len(want) // WINDOW_SETTINGS["page_size"])
+        main = _page_requests(emu, res) - (2 if res.archived_path else 0)  # the archived list: its own reads
+        assert main <= pages + windows + 3, (main, pages, windows)
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_windowed_read_loses_nothing_while_the_list_changes(res: Resource) -> None:
+    """Before every page request: the first row of the list (by update time) is changed and moves to the open
+    last window, the second is deleted, a new one is inserted."""
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        config = _config(emu)
+        churn = Churn()
+        calm = emu.handle
+        _churn(emu, res, res.read_path.split("?", 1)[0], churn, sorted_by_update=True, after=None)
+        run = sync(config, streams=[res.name])
+        assert run.exit_code == 0, log_tail(run.log)
+        assert _windows(emu, res) > 2, "the read was not cut into windows"
+        _assert_disturbed_read(run, emu, res, churn, rereads_changes=True)
+        emu.handle = calm  # type: ignore[method-assign]
+        quiet = sync(config, streams=[res.name], state=run.state)
+        assert quiet.exit_code == 0, log_tail(quiet.log)
+        _assert_exact_after([*run.messages, *quiet.messages], emu, res, churn.deleted)
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_windowed_read_stopped_midway_resumes_without_a_gap(res: Resource) -> None:
+    """The daily budget runs out in the middle of a windowed read, day after day: each day's STATEs cover only
+    written records, and the days together deliver every record."""
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as probe:
+        spent = probe.limiter.spent
+        assert sync(_config(probe), streams=[res.name]).exit_code == 0
+        full = probe.limiter.spent - spent
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        want = _main_list(emu, res)
+        config = _config(emu)
+        catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), [res.name])
+        emu.limiter.daily_budget = full * 2 // 5
+        state: dict[str, Any] = {}
+        messages: list[dict[str, Any]] = []
+        for day in range(12):
+            emu.restore_budget()
+            run = sync(config, catalog=catalog, state=state)
+            messages += run.messages
+            assert assert_states_cover_only_what_was_written(messages, res.name, want) >= 0
+            if run.exit_code == 0:
+                break
+            assert run.exit_code == 3, log_tail(run.log)
+            state = run.state or state
+        else:
+            pytest.fail("not done after 12 days")
+        assert day >= 1, "the budget never ran out"
+        assert latest(messages, res.name) == truth(emu, res.name)
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_an_incremental_read_of_many_changes_is_cut_and_exact(res: Resource) -> None:
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        config = _config(emu)
+        first = sync(config, streams=[res.name])
+        assert first.exit_code == 0, log_tail(first.log)
+        emu.clock.advance(3600)
+        keys = list(emu.store.tables[res.name].rows)[::2]
+        for key in keys:
+            emu.clock.advance(7)
+            emu.store.update(res.name, key, {})
+        cut_before = _windows(emu, res)
+        second = sync(config, streams=[res.name], state=first.state)
+        assert second.exit_code == 0, log_tail(second.log)
+        assert _windows(emu, res) > cut_before + 1, "the incremental read was not cut into windows"
+        changed = {m["record"]["id"] for m in second.messages if m.get("type") == "RECORD"
+                   and m["stream"] == res.name}
+        live = {k for k in keys if emu.store.tables[res.name].rows[k].deleted_at is None}
+        assert live <= changed
+        assert latest([*first.messages, *second.messages], res.name) == truth(emu, res.name)

@@ -1,0 +1,145 @@
+"""Units of the windowed reads: the request budget, the windows' cuts and watermark, and the catalogue facts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from pipedrive_core import openapi
+from pipedrive_core.catalogue import Pagination, Replication, active
+from tap_pipedrive.incremental import WINDOWS_STATE_KEY, BookmarkKeeper
+from tap_pipedrive.inflight import DERIVED_MAX, LATENCY_SAMPLES, MARGIN, RequestBudget, limiter_rate
+from tap_pipedrive.windows import Watermark, Window, epoch, rfc3339
+
+
+def test_the_budget_is_rate_times_latency_with_a_margin_and_follows_the_fastest_recent_answers() -> None:
+    budget = RequestBudget(limiter_rate(lambda: 79, 2.05))
+    for elapsed in (0.15, 0.9, 0.2):  # a slow answer (a busy server) does not raise the count in flight
+        budget.acquire()
+        budget.release(elapsed)
+    assert budget.latency == 0.15
+    assert budget.size == math.ceil(79 / 2.05 * 0.15 * MARGIN)
+    for _ in range(LATENCY_SAMPLES):
+        budget.acquire()
+        budget.release(0.3)
+    assert budget.latency == 0.3  # the old fast answers have left the window
+    assert RequestBudget(limiter_rate(lambda: None, 2.05)).size >= 1  # unknown burst: the smallest plan's
+    assert RequestBudget(lambda: 10_000.0).size == DERIVED_MAX
+    assert RequestBudget(lambda: 10_000.0, cap=3).size == 3
+
+
+def test_the_budget_hands_out_no_more_slots_than_its_size() -> None:
+    budget = RequestBudget(lambda: 10.0, cap=2)
+    assert budget.try_acquire() and budget.try_acquire()
+    assert not budget.try_acquire()
+    assert not budget.acquire(stop=lambda: True)  # a caller that gives up gets no slot
+    budget.release(None)
+    assert budget.try_acquire()
+    assert budget.peak == 2
+
+
+def _records(*seconds: int, start_id: int = 1) -> list[dict[str, Any]]:
+    return [{"id": start_id + i, "update_time": rfc3339(s)} for i, s in enumerate(seconds)]
+
+
+def test_a_window_cut_after_it_started_drops_what_its_pages_bring_past_the_cut() -> None:
+    window = Window(100, None, None)
+    window.started = True
+    assert window.file(_records(100, 150), "update_time") == _records(100, 150)
+    upper = window.cut(200)
+    assert (upper.lo, upper.hi, upper.query_hi) == (200, None, None)
+    assert window.query_hi is None  # its requests keep asking as before; the cut is applied to what comes back
+    kept = window.file(_records(180, 199, 200, 260, start_id=10), "update_time")
+    assert [r["id"] for r in kept] == [10, 11]
+    fresh = Window(300, 400, 400)
+    fresh.cut(350)
+    assert fresh.query_hi == 350  # not started: it just asks for less
+
+
+def test_a_page_going_back_in_time_marks_the_window_misordered() -> None:
+    window = Window(0, None, None)
+    window.file(_records(50, 60), "update_time")
+    assert not window.misordered
+    window.file(_records(40, 70, start_id=5), "update_time")
+    assert window.misordered
+
+
+def test_the_watermark_is_the_lowest_unfinished_windows_progress_and_names_the_whole_windows_above() -> None:
+    from tap_pipedrive.windows import WindowedRead
+
+    read = WindowedRead.__new__(WindowedRead)
+    import threading
+
+    read._cond = threading.Condition()
+    read.now = 10_000
+    first, second, third = Window(100, 200, 200), Window(200, 300, 300), Window(300, None, None)
+    read.windows = [first, second, third]
+    assert read.watermark() == Watermark(rfc3339(100))
+    second.started = second.done = True
+    assert read.watermark() == Watermark(rfc3339(100), done=((200, 300),))
+    first.handed_out(_records(120, 150, 150, start_id=7), "update_time", "id")
+    assert read.watermark() == Watermark(rfc3339(150), frozenset({8, 9}), done=((200, 300),))
+    first.started = first.done = True
+    assert read.watermark() == Watermark(rfc3339(300))
+    third.done = True
+    assert read.watermark() == Watermark(complete=True)
+    third.misordered = True
+    assert read.watermark().frozen
+
+
+def test_the_keeper_writes_the_watermark_and_keeps_singer_sdks_bookmark_at_it() -> None:
+    state: dict[str, Any] = {"replication_key_value": rfc3339(50)}
+    keeper = BookmarkKeeper(state, start=rfc3339(50), floor=rfc3339(50), key="id")
+    marks = [Watermark(rfc3339(120), frozenset({4}), done=((200, 300),))]
+    keeper.follow(lambda: marks[-1])
+    keeper.admit(9, rfc3339(250))
+    state["replication_key_value"] = rfc3339(250)  # what singer-sdk writes for the record it just wrote
+    keeper.hold()
+    assert state["replication_key_value"] == rfc3339(50)  # nothing covered yet beyond the start
+    keeper.checkpoint()
+    assert state["replication_key_value"] == rfc3339(120)
+    assert state["boundary"] == {"second": rfc3339(120), "ids": [4]}
+    assert state[WINDOWS_STATE_KEY] == [[rfc3339(200), rfc3339(300)]]
+    state["replication_key_value"] = rfc3339(250)
+    keeper.hold()
+    assert state["replication_key_value"] == rfc3339(120)
+    marks.append(Watermark(complete=True))
+    keeper.checkpoint()
+    keeper.finish()
+    assert state["replication_key_value"] == rfc3339(250)
+    assert WINDOWS_STATE_KEY not in state
+
+
+def test_a_resumed_read_gets_the_whole_windows_of_its_state_to_skip() -> None:
+    state = {"replication_key_value": rfc3339(50), WINDOWS_STATE_KEY: [[rfc3339(200), rfc3339(300)], ["x", 1]]}
+    keeper = BookmarkKeeper(state, start=rfc3339(50), floor=rfc3339(50), key="id")
+    assert keeper.windows_done == [(200, 300)]
+    assert WINDOWS_STATE_KEY not in state  # a read that is not windowed simply reads them again
+
+
+def test_epoch_and_rfc3339_round_trip() -> None:
+    assert rfc3339(epoch("2026-11-30 08:00:00") or 0) == "2026-11-30T08:00:00Z"
+    assert epoch(None) is None
+
+
+def test_updated_until_in_the_catalogue_is_what_the_openapi_documents_say() -> None:
+    """Every v2 list read incrementally takes ``updated_until`` exactly when the catalogue says so (the tap cuts
+    only those lists into windows)."""
+    spec_dir = openapi.default_spec_dir()
+    if spec_dir is None:
+        pytest.skip("Pipedrive OpenAPI documents not available")
+    resolver = openapi.Resolver(openapi.load_documents(spec_dir)[2])
+    checked = 0
+    for res in active():
+        if res.read_version != 2 or res.replication is not Replication.UPDATED_SINCE or res.parent:
+            continue
+        for path in filter(None, (res.read_path, res.archived_path if res.archived_updated_since else None)):
+            operation = resolver.find_operation(openapi.split_version(path)[1])
+            assert operation is not None, path
+            names = {resolver.deref(p).get("name") for p in operation.get("parameters", [])}
+            assert ("updated_until" in names) is res.updated_until, path
+            checked += 1
+        assert res.pagination is Pagination.CURSOR or not res.updated_until
+    assert checked >= 5
