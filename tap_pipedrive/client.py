@@ -213,6 +213,10 @@ class ApiStream(CompatStream):
     def follow_watermark(self, read: WindowedRead) -> None:
         """A windowed read hands this read's records out of update-time order (nothing to keep here)."""
 
+    def windows_done(self) -> list[tuple[int, int]]:
+        """Update-time windows a stopped earlier read handed out whole (none here)."""
+        return []
+
     # -- hooks of the page loop ----------------------------------------------------------------------
     def checkpoint(self, context: Mapping[str, Any] | None) -> None:
         """Write STATE: everything handed out so far is emitted (called before each further page)."""
@@ -581,8 +585,11 @@ class PipedriveStream(ApiStream):
     def follow_watermark(self, read: WindowedRead) -> None:
         """The bookmark keeper takes the read's watermark as the bookmark from now on."""
         if self._keeper is not None:
-            read.skip(self._keeper.windows_done)
             self._keeper.follow(read.watermark)
+
+    @override
+    def windows_done(self) -> list[tuple[int, int]]:
+        return self._keeper.windows_done if self._keeper is not None else []
 
     @override
     def bookmark_advanced(self, context: Mapping[str, Any] | None) -> None:

@@ -294,8 +294,12 @@ class BookmarkKeeper:
                 state[BOUNDARY_STATE_KEY] = boundary
         else:
             state[_BOOKMARK] = mark.second
-            if mark.ids:
-                state[BOUNDARY_STATE_KEY] = {"second": mark.second, "ids": sorted(mark.ids, key=str)}
+            ids = set(mark.ids)
+            bookmark, boundary = self._initial
+            if mark.second == bookmark and isinstance(boundary, dict) and boundary.get("second") == bookmark:
+                ids.update(boundary.get("ids") or ())  # the ids the read began with at that very second
+            if ids:
+                state[BOUNDARY_STATE_KEY] = {"second": mark.second, "ids": sorted(ids, key=str)}
             else:
                 state.pop(BOUNDARY_STATE_KEY, None)
 

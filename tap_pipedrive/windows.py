@@ -132,6 +132,10 @@ class Window:
     last: int | None = None  #: the newest update time fetched
     misordered: bool = False  #: a page went back in update time
     fetched: int = 0  #: records fetched
+    past_end: bool = False  #: a page brought records at or past its end: nothing further is its own
+    failed: bool = False  #: a request of it failed: it is never finished
+    #: the newest update time filed, as the server spelled it, and the ids filed at it (repeats are dropped)
+    tail: tuple[Any, set[Hashable]] | None = None
     more: bool = False  #: its last page was full and has a next page
     #: what the reader has handed out: the newest update time and the ids at it
     out_second: int | None = None
@@ -139,8 +143,9 @@ class Window:
 
     @property
     def finished(self) -> bool:
-        """Fetched to its end and handed out."""
-        return self.done and not self.fetching and not self.waiting
+        """Fetched to its end and handed out (a window whose request failed, even after the reader stopped, is
+        not: its records are not all out)."""
+        return self.done and not self.failed and not self.fetching and not self.waiting
 
     def top(self, now: int) -> int:
         """Its end, or just past the read's start for the open-ended window."""
@@ -177,14 +182,24 @@ class Window:
         self.hi = at
         return upper
 
-    def file(self, records: list[dict[str, Any]], rk: str) -> list[dict[str, Any]]:
-        """Note a page's records (ascending by update time); those at or past a cut made after the window started
-        are not its own and are dropped."""
-        if self.hi is not None and self.query_hi != self.hi and records:
-            hi = self.hi
-            newest = next((t for r in reversed(records) if (t := epoch(r.get(rk))) is not None), None)
-            if newest is not None and newest >= hi:
-                records = [r for r in records if (t := epoch(r.get(rk))) is None or t < hi]
+    def file(self, records: list[dict[str, Any]], rk: str, key: str = "id") -> list[dict[str, Any]]:
+        """Note a page's records (ascending by update time) and return those that are this window's: a record
+        outside ``[lo, hi)`` (past a cut made after the window started, or sent by a confused server) belongs to
+        another window, and one repeating the newest second already filed with the same id was filed already.
+        Only a page whose ends fall outside the window is checked record by record."""
+        dated = [r for r in records if r.get(rk) is not None]
+        if dated:
+            oldest, newest = epoch(dated[0].get(rk)), epoch(dated[-1].get(rk))
+            lo, hi = self.lo, self.hi
+            if (oldest is not None and lo is not None and oldest < lo) or (
+                    newest is not None and hi is not None and newest >= hi):
+                self.past_end = self.past_end or any(
+                    (t := epoch(r.get(rk))) is not None and hi is not None and t >= hi for r in dated)
+                records = [r for r in records if (t := epoch(r.get(rk))) is None
+                           or ((lo is None or t >= lo) and (hi is None or t < hi))]
+        if self.tail is not None:
+            tail, ids = self.tail
+            records = [r for r in records if r.get(rk) != tail or r.get(key) not in ids]
         dated = [r for r in records if r.get(rk) is not None]
         if dated:
             self.dated += len(dated)
@@ -196,11 +211,20 @@ class Window:
                 self.first = oldest if self.first is None else min(self.first, oldest)
             if newest is not None:
                 self.last = newest if self.last is None else max(self.last, newest)
+            raw = dated[-1].get(rk)
+            at_tail = {r.get(key) for r in reversed(dated) if r.get(rk) == raw}
+            if self.tail is not None and self.tail[0] == raw:
+                at_tail |= self.tail[1]
+            self.tail = (raw, at_tail)
         return records
 
     def handed_out(self, records: list[dict[str, Any]], rk: str, key: str) -> None:
-        """The reader has written a page of this window (ascending): move the newest second handed out, and the
-        ids at it, to the page's last dated second."""
+        """The reader has written these records of this window (ascending): move the newest second handed out,
+        and the ids at it."""
+        self.out_second, self.out_ids = self.progress(records, rk, key)
+
+    def progress(self, records: list[dict[str, Any]], rk: str, key: str) -> tuple[int | None, set[Hashable]]:
+        """The newest second and its ids this window will have handed out once ``records`` are written."""
         second: int | None = None
         ids: list[Hashable] = []
         for record in reversed(records):
@@ -212,12 +236,11 @@ class Window:
             elif t != second:
                 break
             ids.append(record.get(key))
-        if second is None:
-            return
-        if self.out_second is None or second > self.out_second:
-            self.out_second, self.out_ids = second, set(ids)
-        elif second == self.out_second:
-            self.out_ids.update(ids)
+        if second is None or (self.out_second is not None and second < self.out_second):
+            return self.out_second, set(self.out_ids)
+        if second == self.out_second:
+            return second, self.out_ids | set(ids)
+        return second, set(ids)
 
 
 class WindowedRead:
@@ -240,6 +263,7 @@ class WindowedRead:
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"window-{stream.name}")
         self._extra_requests = 0  #: requests besides the pages (the one question before cutting)
         self._last_cut: Window | None = None
+        self._following = False
         self.cuts = 0
 
     # -- the reader ------------------------------------------------------------------------------------
@@ -260,6 +284,7 @@ class WindowedRead:
                     if previous is not None:
                         self._handed_out(previous)
                         stream.settle()  # the reader asked past the previous page's last record: it is written
+                        self._follow_once_cut()
                         stream.checkpoint(self.context)
                     if page is None:
                         return
@@ -279,29 +304,31 @@ class WindowedRead:
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # requests already sent are waited for (at most one round trip): a stopped read leaves nothing running
+            # that could still spend tokens or feed the rate limiter answers after the run
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            dispatcher.join()
             if self.cuts:
                 stream.logger.info(
                     "%s: read as %d update-time windows, up to %d requests in flight (latency %.0f ms)",
                     stream.name, len(self.windows), self.budget.peak, 1000 * self.budget.latency)
 
     def watermark(self) -> Watermark:
-        """How far every record has been handed out (see the module docstring), and the windows above that point
-        handed out whole (only those that ended before the read began: no record can be updated into them
-        later)."""
+        """How far every record has been handed out (see the module docstring): the newest second handed out by
+        the lowest unfinished window, or else by the windows below it, all finished (nothing yet: the state as the
+        read found it); and the windows above that point handed out whole (only those that ended before the read
+        began: no record can be updated into them later)."""
         with self._cond:
             if any(w.misordered for w in self.windows):
                 return Watermark(frozen=True)
             lowest = next((i for i, w in enumerate(self.windows) if not w.finished), None)
             if lowest is None:
                 return Watermark(complete=True)
-            window = self.windows[lowest]
             done = tuple((w.lo, w.hi) for w in self.windows[lowest + 1:]
                          if w.finished and w.lo is not None and w.hi is not None and w.hi <= self.now)
-            if window.out_second is not None:
-                return Watermark(rfc3339(window.out_second), frozenset(window.out_ids), done=done)
-            if window.lo is not None:
-                return Watermark(rfc3339(window.lo), done=done)
+            for window in reversed(self.windows[: lowest + 1]):
+                if window.out_second is not None:
+                    return Watermark(rfc3339(window.out_second), frozenset(window.out_ids), done=done)
             return Watermark(done=done)
 
     def skip(self, done: list[tuple[int, int]]) -> None:
@@ -315,6 +342,13 @@ class WindowedRead:
                 top.hi = top.query_hi = lo
                 self.windows.append(Window(lo, hi, hi, started=True, done=True))
                 self.windows.append(Window(hi, None, None))
+
+    def _follow_once_cut(self) -> None:
+        """Until the read is cut, its pages come from one window, in order, and the bookmark keeper keeps the
+        bookmark record by record; from the first page after a cut, the stream follows the watermark."""
+        if not self._following and len(self.windows) > 1:
+            self._following = True
+            self.stream.follow_watermark(self)
 
     def _handed_out(self, page: Page) -> None:
         with self._cond:
@@ -375,7 +409,7 @@ class WindowedRead:
         except BaseException as exc:  # handed to the reader, which raises it in its own thread
             with self._cond:
                 for window in self.windows:
-                    window.done = True
+                    window.done = window.failed = True
                 self._fetching = 0
                 self._arrived_pages.append(Page(None, None, error=exc))
                 self._cond.notify_all()
@@ -476,12 +510,10 @@ class WindowedRead:
         if not self.budget.acquire(lambda: self._closed):
             return None
         elapsed = None
-        try:
+        try:  # an error ends the read like any of its requests' (the dispatcher hands it to the reader)
             prepared = self.stream.page_request(self.context, plan, None)
             response = self.stream.send_prepared(prepared, self.context)
             elapsed = response.elapsed.total_seconds() if response.elapsed else None
-        except Exception:  # the read goes on uncut; its own requests meet the same error
-            return None
         finally:
             self.budget.release(elapsed)
             with self._cond:
@@ -529,14 +561,18 @@ class WindowedRead:
             window.fetching = False
             window.started = True
             self._fetching -= 1
-            page.records = window.file(records, self.rk)
+            if self._closed:  # the reader stopped: this page is never handed out, so the window is never finished
+                window.failed = window.done = True
+                self._cond.notify_all()
+                return
+            page.records = window.file(records, self.rk, self.key)
             window.cursor = nxt if isinstance(nxt, str) else None
             window.fetched += len(page.records)
             window.more = window.cursor is not None and len(records) >= self.plan.page_limit
-            window.done = page.error is not None or window.cursor is None or len(page.records) < len(records)
-            if not self._closed:
-                window.waiting += 1
-                self._arrived_pages.append(page)
+            window.failed = window.failed or page.error is not None
+            window.done = window.failed or window.cursor is None or window.past_end
+            window.waiting += 1
+            self._arrived_pages.append(page)
             self._cond.notify_all()
 
 
@@ -544,5 +580,6 @@ def windowed_records(stream: ApiStream, context: Mapping[str, Any] | None, plan:
                      budget: RequestBudget) -> Iterator[dict[str, Any]]:
     """Every record of ``plan`` through a :class:`WindowedRead`; the stream follows its watermark."""
     read = WindowedRead(stream, context, plan, stats, budget, key=stream.record_key)
-    stream.follow_watermark(read)
+    read.skip(stream.windows_done())
+    read._follow_once_cut()  # windows an earlier read finished: out of order from the start
     return read.records()

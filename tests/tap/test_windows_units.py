@@ -66,23 +66,27 @@ def test_a_page_going_back_in_time_marks_the_window_misordered() -> None:
     assert window.misordered
 
 
-def test_the_watermark_is_the_lowest_unfinished_windows_progress_and_names_the_whole_windows_above() -> None:
+def test_the_watermark_is_the_newest_record_below_the_lowest_unfinished_window_and_names_whole_windows_above(
+) -> None:
+    import threading
+
     from tap_pipedrive.windows import WindowedRead
 
     read = WindowedRead.__new__(WindowedRead)
-    import threading
-
     read._cond = threading.Condition()
     read.now = 10_000
     first, second, third = Window(100, 200, 200), Window(200, 300, 300), Window(300, None, None)
     read.windows = [first, second, third]
-    assert read.watermark() == Watermark(rfc3339(100))
+    assert read.watermark() == Watermark()  # nothing handed out: the state as the read found it
     second.started = second.done = True
-    assert read.watermark() == Watermark(rfc3339(100), done=((200, 300),))
+    assert read.watermark() == Watermark(done=((200, 300),))
     first.handed_out(_records(120, 150, 150, start_id=7), "update_time", "id")
     assert read.watermark() == Watermark(rfc3339(150), frozenset({8, 9}), done=((200, 300),))
     first.started = first.done = True
-    assert read.watermark() == Watermark(rfc3339(300))
+    # the windows below the third are finished: the newest record they handed out is the bookmark
+    assert read.watermark() == Watermark(rfc3339(150), frozenset({8, 9}))
+    third.handed_out(_records(320, start_id=20), "update_time", "id")
+    assert read.watermark() == Watermark(rfc3339(320), frozenset({20}))
     third.done = True
     assert read.watermark() == Watermark(complete=True)
     third.misordered = True
