@@ -46,6 +46,9 @@ class RequestBudget:
         self._samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.in_flight = 0
         self.peak = 0
+        #: pages fetched by any read and not yet taken by its reader (memory: at most ``size + extra`` with the
+        #: requests in flight, see :meth:`room`)
+        self.pages_waiting = 0
         self._changed = threading.Condition()
 
     @property
@@ -84,6 +87,17 @@ class RequestBudget:
             if elapsed is not None and elapsed > 0:
                 self._samples.append(elapsed)
             self._changed.notify_all()
+
+    def room(self, extra: int) -> bool:
+        """Whether one more page may be fetched ahead: requests in flight and pages waiting, over every read of
+        the run, stay below ``size + extra``."""
+        with self._changed:
+            return self.in_flight + self.pages_waiting < self.size + extra
+
+    def page_filed(self, count: int = 1) -> None:
+        """A read filed ``count`` pages for its reader (negative: its reader took them)."""
+        with self._changed:
+            self.pages_waiting += count
 
     def _take(self) -> None:
         self.in_flight += 1

@@ -32,8 +32,8 @@ begins with a timestamp, the newest row (``sort_direction=desc``) says whether n
 (then the read is not cut); when it begins with a never-updated record, the oldest dated row (``updated_since``
 1970) says where the timestamps begin, and the first window ends there.
 
-**Memory.** Pages wait only until the reader takes them; at most ``budget.size + EXTRA_BUFFER`` pages are in
-flight or waiting per read, never whole windows.
+**Memory.** Pages wait only until the reader takes them; requests in flight and pages waiting, over every read
+of the run (streams read side by side too), stay below ``budget.size + EXTRA_BUFFER``: never whole windows.
 
 **Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
 """
@@ -134,6 +134,7 @@ class Window:
     fetched: int = 0  #: records fetched
     past_end: bool = False  #: a page brought records at or past its end: nothing further is its own
     failed: bool = False  #: a request of it failed: it is never finished
+    again: bool = False  #: it reads the end of the list once more, after every other window
     #: the newest update time filed, as the server spelled it, and the ids filed at it (repeats are dropped)
     tail: tuple[Any, set[Hashable]] | None = None
     more: bool = False  #: its last page was full and has a next page
@@ -264,6 +265,8 @@ class WindowedRead:
         self._extra_requests = 0  #: requests besides the pages (the one question before cutting)
         self._last_cut: Window | None = None
         self._following = False
+        #: the open last window ended while others were still read: read the end again once they are done
+        self._recheck = False
         self.cuts = 0
 
     # -- the reader ------------------------------------------------------------------------------------
@@ -280,12 +283,15 @@ class WindowedRead:
                     stream.get_http_request_counter() as counter:
                 counter.with_context(self.context)
                 while True:
-                    page = self._wait(self._next_page)
                     if previous is not None:
+                        # the reader asked past the previous page's last record: it is written; the checkpoint
+                        # (batched children read, STATE) comes before the wait, which in a parallel sync lets other
+                        # workers write STATEs holding this stream's bookmark
                         self._handed_out(previous)
-                        stream.settle()  # the reader asked past the previous page's last record: it is written
+                        stream.settle()
                         self._follow_once_cut()
                         stream.checkpoint(self.context)
+                    page = self._wait(self._next_page)
                     if page is None:
                         return
                     previous = page
@@ -308,6 +314,9 @@ class WindowedRead:
             # that could still spend tokens or feed the rate limiter answers after the run
             self._pool.shutdown(wait=True, cancel_futures=True)
             dispatcher.join()
+            with self._cond:
+                self.budget.page_filed(-len(self._arrived_pages))  # pages never taken: no longer held
+                self._arrived_pages.clear()
             if self.cuts:
                 stream.logger.info(
                     "%s: read as %d update-time windows, up to %d requests in flight (latency %.0f ms)",
@@ -368,6 +377,7 @@ class WindowedRead:
             while True:
                 if self._arrived_pages:
                     page = self._arrived_pages.popleft()
+                    self.budget.page_filed(-1)
                     self._cond.notify_all()
                     return page
                 if all(w.done and not w.fetching for w in self.windows):
@@ -412,6 +422,7 @@ class WindowedRead:
                     window.done = window.failed = True
                 self._fetching = 0
                 self._arrived_pages.append(Page(None, None, error=exc))
+                self.budget.page_filed()
                 self._cond.notify_all()
 
     def _next_step(self) -> tuple[Window | None, bool, bool]:
@@ -428,8 +439,7 @@ class WindowedRead:
         """While a slot is free now and pages waiting leave room: a window without a request out, in order, or a
         new one cut off. The slot is taken here, so reads side by side never cut more windows than there are free
         slots."""
-        waiting = len(self._arrived_pages)
-        if waiting + self._fetching >= self.budget.size + EXTRA_BUFFER:
+        if not self.budget.room(EXTRA_BUFFER):
             return None
         idle = [w for w in self.windows if not (w.done or w.fetching)]
         if not idle and not self._cutting:
@@ -540,6 +550,22 @@ class WindowedRead:
             params["updated_until"] = rfc3339(window.query_hi)
         return replace(self.plan, params=params)
 
+    def _read_the_end_again(self) -> None:
+        """The open last window reached the end of the list, but other windows' requests may have been served after
+        its last one: records changed since then sit past what it read. One more window from its newest second
+        (its records there are not repeated), sent once every other window is done, reads them, as a single
+        chain, which ends last, would have. One request, more only when that many records changed."""
+        self._recheck = False
+        top = self.windows[-1]
+        start = top.last if top.last is not None else top.lo
+        if start is None:
+            return  # nothing dated read in it: there is no time to read on from
+        again = Window(start, None, None, again=True)
+        again.tail = top.tail
+        again.out_second, again.out_ids = top.out_second, set(top.out_ids)
+        top.hi = again.lo
+        self.windows.append(again)
+
     def _arrived(self, window: Window, prepared: requests.PreparedRequest, future: Any) -> None:
         """File an answer (or its error) with its window."""
         elapsed: float | None = None
@@ -571,8 +597,14 @@ class WindowedRead:
             window.more = window.cursor is not None and len(records) >= self.plan.page_limit
             window.failed = window.failed or page.error is not None
             window.done = window.failed or window.cursor is None or window.past_end
+            if window.done and window.hi is None and not window.failed and not window.again:
+                # answers of other windows may have been served after its last one (they run side by side)
+                self._recheck = len(self.windows) > 1
             window.waiting += 1
             self._arrived_pages.append(page)
+            self.budget.page_filed()
+            if self._recheck and all(w.done and not w.fetching for w in self.windows):
+                self._read_the_end_again()
             self._cond.notify_all()
 
 

@@ -199,12 +199,16 @@ def _records(lines: list[str]) -> list[str]:
 
 
 def _by_stream(lines: list[str]) -> dict[str, list[str]]:
-    """Each stream's SCHEMA and RECORD messages in order (bulk child reads interleave streams differently when
-    the parent's pages are prefetched; within a stream the order is the SDK's)."""
-    out: dict[str, list[str]] = {}
+    """Each stream's SCHEMA messages in order, then its RECORD messages sorted (bulk child reads interleave streams
+    differently when the parent's pages are prefetched, and a large list read as update-time windows hands its
+    pages out as they arrive; the messages themselves must be the SDK's, byte for byte)."""
+    schemas: dict[str, list[str]] = {}
+    records: dict[str, list[str]] = {}
     for line in _records(lines):
-        out.setdefault(json.loads(line).get("stream", ""), []).append(line)
-    return out
+        message = json.loads(line)
+        target = records if message["type"] == "RECORD" else schemas
+        target.setdefault(message.get("stream", ""), []).append(line)
+    return {name: schemas.get(name, []) + sorted(records.get(name, [])) for name in {*schemas, *records}}
 
 
 def _states(lines: list[str]) -> list[tuple[int, str]]:
