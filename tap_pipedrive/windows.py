@@ -16,12 +16,15 @@ handed out: a stop costs duplicates, never a lost record. A window whose pages c
 freezes the bookmark at the read's start until the read ends, as a single chain does.
 
 **Windows follow the data.** The read starts as one chain (the plan's own request). Whenever a request slot is
-free and every window has its request out, the window with the most records still expected is cut in two: the
-records per second of update time it has shown (or the read has shown, before it starts) estimate that, so dense
-recent periods are cut finer than quiet old ones. A window that has started keeps its cursor and drops what its
-pages bring at or past the cut; one that has not started just asks for less. The last window stays open-ended,
-so records changed during the read are read there as in a single chain. Each window's last page is partly
-empty: a cut costs about half a request, which is why windows are cut only while a slot would otherwise idle.
+free, every window has its request out and no page waits for the reader (when pages wait, the reader, not the
+round trips, bounds the read, and more windows would only cost requests), the window with the most records
+still expected is cut in two: the records per second of update time it has shown (or the read has shown, before
+it starts) estimate that, so dense recent periods are cut finer than quiet old ones. A window that has started
+keeps its cursor and drops what its pages bring at or past the cut; one that has not started just asks for less.
+The last window stays open-ended, so records changed during the read are read there as in a single chain, and
+once every other window is done the end of the list is read once more from its newest second (answers of other
+windows may have been served after its last one). Each window's last page is partly empty: a cut costs about
+half a request, which is why windows are cut only while a slot would otherwise idle.
 
 **When it is cut.** Only a read whose first page is full: a small incremental read stays one chain. Pipedrive
 leaves ``update_time`` null until a record is first changed, and windows never return those records: a read with
@@ -32,8 +35,9 @@ begins with a timestamp, the newest row (``sort_direction=desc``) says whether n
 (then the read is not cut); when it begins with a never-updated record, the oldest dated row (``updated_since``
 1970) says where the timestamps begin, and the first window ends there.
 
-**Memory.** Pages wait only until the reader takes them; requests in flight and pages waiting, over every read
-of the run (streams read side by side too), stay below ``budget.size + EXTRA_BUFFER``: never whole windows.
+**Memory.** Pages wait only until the reader takes them. Over every read of the run (streams read side by side
+too), no request is sent ahead while ``EXTRA_BUFFER`` pages wait for their readers, and at most ``budget.size``
+requests are in flight: never whole windows.
 
 **Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
 """
@@ -442,8 +446,8 @@ class WindowedRead:
         if not self.budget.room(EXTRA_BUFFER):
             return None
         idle = [w for w in self.windows if not (w.done or w.fetching)]
-        if not idle and not self._cutting:
-            return None
+        if not idle and (not self._cutting or self._arrived_pages):
+            return None  # a cut only pays while the reader waits for pages, never while pages wait for it
         if not self.budget.try_acquire():
             return None
         if idle:

@@ -41,14 +41,14 @@ def test_the_budget_hands_out_no_more_slots_than_its_size() -> None:
 
 
 def test_pages_waiting_for_any_reader_count_against_the_room_of_every_read() -> None:
-    budget = RequestBudget(lambda: 10.0, cap=2)
-    assert budget.room(extra=1)
-    budget.page_filed(2)  # another read's pages, not taken yet
-    assert budget.room(extra=1)
+    budget = RequestBudget(lambda: 10.0, cap=4)
+    assert budget.room(extra=2)
+    budget.page_filed()  # another read's page, not taken yet
+    assert budget.room(extra=2)
     budget.page_filed()
-    assert not budget.room(extra=1)  # size 2 + extra 1: three pages held already
-    budget.page_filed(-3)
-    assert budget.room(extra=1)
+    assert not budget.room(extra=2)  # two pages wait for their readers: the readers bound the run
+    budget.page_filed(-2)
+    assert budget.room(extra=2)
 
 
 def _records(*seconds: int, start_id: int = 1) -> list[dict[str, Any]]:
