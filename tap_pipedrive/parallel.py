@@ -64,12 +64,14 @@ class SyncGate:
     def reading(self, top_level: bool) -> Iterator[None]:
         """Mark a page loop as open in this thread (a child's loop opens inside its parent's)."""
         local = self._local
+        outer = getattr(local, "top_level", False)
         local.reads = getattr(local, "reads", 0) + 1
         local.top_level = top_level if local.reads == 1 else False
         try:
             yield
         finally:
             local.reads -= 1
+            local.top_level = outer if local.reads else False  # the parent's loop is releasable again
 
     def releasable(self) -> bool:
         """Whether this thread may let the lock go now: a worker, inside one top-level page loop only."""

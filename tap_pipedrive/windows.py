@@ -66,10 +66,14 @@ if TYPE_CHECKING:
     from tap_pipedrive.pages import ReadStats
 
 #: once a read has as many windows as requests may be in flight, a window is cut only while at least this many
-#: pages of records are expected in it (before that, one page is enough)
+#: pages of records are expected in it
 SPLIT_MIN_PAGES = 4.0
-#: the most windows one read is cut into
+#: ... and while it has fewer, this many
+FIRST_CUTS_MIN_PAGES = 2.0
+#: the most windows one read is cut into, and per request slot (every cut costs about half a request: a read is
+#: not cut again and again as windows finish)
 MAX_WINDOWS = 64
+WINDOWS_PER_SLOT = 2
 #: pages a read may hold waiting for the reader, beyond the requests in flight
 EXTRA_BUFFER = 4
 
@@ -443,7 +447,8 @@ class WindowedRead:
         """While a slot is free now and pages waiting leave room: a window without a request out, in order, or a
         new one cut off. The slot is taken here, so reads side by side never cut more windows than there are free
         slots."""
-        if not self.budget.room(EXTRA_BUFFER):
+        starving = not self._arrived_pages and not self._fetching  # this reader would wait with nothing coming
+        if not starving and not self.budget.room(EXTRA_BUFFER):
             return None
         idle = [w for w in self.windows if not (w.done or w.fetching)]
         if not idle and (not self._cutting or self._arrived_pages):
@@ -459,11 +464,11 @@ class WindowedRead:
 
     def _cut(self) -> bool:
         """Cut the window with the most records still expected in two; ``False`` when none is worth it."""
-        if len(self.windows) >= MAX_WINDOWS:
+        if len(self.windows) >= min(MAX_WINDOWS, WINDOWS_PER_SLOT * self.budget.size):
             return False
         density = self._density()
-        # while there are fewer windows than requests may be in flight, a page's worth is enough to cut for
-        pages = 1.0 if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
+        # while there are fewer windows than requests may be in flight, less is enough to cut for
+        pages = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
         best, most = None, pages * self.plan.page_limit
         for window in self.windows:
             expected = window.expected(self.now, density)

@@ -153,3 +153,17 @@ def test_parallel_streams_out_of_range_is_one_config_error(value: Any) -> None:
         TapPipedrive(config={"api_token": "t", "parallel_streams": value}, parse_env_config=False,
                      validate_config=True)
     assert "parallel_streams" in f"{caught.value} {caught.value.errors}"
+
+
+def test_a_parent_read_may_let_the_lock_go_again_after_a_childs_read() -> None:
+    """A child's page loop opens inside its parent's; once it closes, the parent's waits release the lock again
+    (before, the parent kept it for the rest of its read: with update-time windows, whose pages wait under a
+    budget shared by every worker, that deadlocked a parallel sync)."""
+    from tap_pipedrive.parallel import SyncGate
+
+    gate = SyncGate()
+    with gate.worker(), gate.reading(top_level=True):
+        assert gate.releasable()
+        with gate.reading(top_level=False):
+            assert not gate.releasable()
+        assert gate.releasable()
