@@ -68,21 +68,8 @@ _MISSING = object()
 # -- decoding -------------------------------------------------------------------------------------------------
 
 
-class SmallFloat(float):
-    """A float below 1e-4 in magnitude, as the standard-library fallback of :func:`fast_json_loads` decodes it:
-    Python spells it ``1e-05``/``2.5e-07``, orjson ``0.00001``/``2.5e-7``, and orjson refuses the subclass, so
-    :func:`encode_record` leaves records holding one to the exact path."""
-
-    __slots__ = ()
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    return SmallFloat(value) if value and -1e-4 < value < 1e-4 else value
-
-
-#: no ``float_hook``: a hook is a Python call for every float, which made decoding a page of deals 1.6 times
-#: slower; the few floats orjson spells unlike Python are found in the encoded bytes instead (:func:`encode_record`)
+#: no ``float_hook``: a hook is a Python call for every float; the few floats orjson spells unlike Python are
+#: found in the encoded bytes instead (:func:`encode_record`)
 _DECODE = msgspec.json.Decoder().decode
 
 
@@ -92,7 +79,7 @@ def fast_json_loads(data: bytes | str) -> Any:
     try:
         return _DECODE(data)
     except msgspec.DecodeError:
-        return json.loads(data, parse_float=_float)
+        return json.loads(data)
 
 
 # -- conforming -----------------------------------------------------------------------------------------------
@@ -265,9 +252,9 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _small_float(body: bytes) -> bool:
-    """Whether orjson wrote a float below 1e-4 (for records not decoded by :func:`fast_json_loads`, whose
-    floats are not tagged). Text that merely looks like one (``e-5`` in a string) says yes too, which only
-    costs the exact path."""
+    """Whether orjson wrote a float below 1e-4 in magnitude, which Python spells ``1e-05``/``2.5e-07`` and orjson
+    ``0.00001``/``2.5e-7``. Text that merely looks like one (``e-5`` in a string) says yes too, which only costs
+    the exact path."""
     at = body.find(b"e-")
     while at > 0:
         if body[at - 1] in _DIGITS and body[at + 2 : at + 3].isdigit() and not body[at + 3 : at + 4].isdigit():
@@ -281,11 +268,9 @@ def _small_float(body: bytes) -> bool:
     return False
 
 
-def encode_record(record: Any, *, tagged: bool = False) -> bytes | None:
-    """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it.
-
-    ``tagged``: the record was decoded by :func:`fast_json_loads`, so a float orjson would spell unlike
-    Python is a :class:`SmallFloat`, which orjson refuses; otherwise the output is searched for one.
+def encode_record(record: Any) -> bytes | None:
+    """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it (a float
+    orjson spells unlike Python is searched for in the output).
 
     orjson writes non-ASCII text as UTF-8 where simplejson escapes it (``ensure_ascii``): such output is
     escaped afterwards the same way (``\\u00e9``, surrogate pairs above the BMP, ``\\u007f``).
@@ -294,7 +279,7 @@ def encode_record(record: Any, *, tagged: bool = False) -> bytes | None:
         body = orjson.dumps(record, default=_orjson_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: odd types, integers beyond 64 bits, lone surrogates
         return None
-    if not tagged and _small_float(body):
+    if _small_float(body):
         return None
     if not body.isascii() or b"\x7f" in body:
         return _NOT_SIMPLEJSON_ASCII.sub(_escape, body.decode()).encode()
