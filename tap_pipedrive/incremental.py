@@ -39,6 +39,18 @@ def parse_timestamp(value: str) -> dt.datetime:
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_UTC)
 
 
+def epoch_seconds(value: Any) -> int | None:
+    """A Pipedrive timestamp as whole seconds since 1970 (what update-time windows are cut on), ``None`` when it
+    is not one."""
+    text = normalize_timestamp(value)
+    return None if text is None else int(parse_timestamp(text).timestamp())
+
+
+def from_epoch_seconds(seconds: float) -> str:
+    """Seconds since 1970 as a normalized timestamp (also v2's ``updated_since``/``updated_until`` form)."""
+    return utc_text(dt.datetime.fromtimestamp(seconds, tz=_UTC))
+
+
 def shift(value: str, seconds: float) -> str:
     """``value`` moved by ``seconds`` (negative: earlier), still normalized."""
     return utc_text(parse_timestamp(value) + dt.timedelta(seconds=seconds))
@@ -133,18 +145,14 @@ WINDOWS_STATE_KEY = "windows_done"
 _BOOKMARK = "replication_key_value"
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
-
-
 def _window_ranges(value: Any) -> list[tuple[int, int]]:
     """``windows_done`` of a state as ``(lo, hi)`` seconds; anything unreadable is dropped (read again)."""
     out = []
     for item in value if isinstance(value, list) else ():
         if isinstance(item, list) and len(item) == 2:
-            lo, hi = (normalize_timestamp(v) if isinstance(v, str) else None for v in item)
-            if lo and hi and lo < hi:
-                out.append((int((parse_timestamp(lo) - _EPOCH).total_seconds()),
-                            int((parse_timestamp(hi) - _EPOCH).total_seconds())))
+            lo, hi = (epoch_seconds(v) if isinstance(v, str) else None for v in item)
+            if lo is not None and hi is not None and lo < hi:
+                out.append((lo, hi))
     return out
 
 
@@ -164,7 +172,7 @@ def bookmark_from_state(value: Any) -> str:
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
         try:
-            return utc_text(dt.datetime.fromtimestamp(seconds, tz=_UTC))
+            return from_epoch_seconds(seconds)
         except (OverflowError, OSError, ValueError):
             raise BadBookmarkError(repr(value)) from None
     normalized = normalize_timestamp(value) if isinstance(value, str) else None
@@ -275,8 +283,7 @@ class BookmarkKeeper:
         state = self.state
         state.pop(WINDOWS_STATE_KEY, None)
         if mark.done:
-            state[WINDOWS_STATE_KEY] = [[utc_text(_EPOCH + dt.timedelta(seconds=lo)),
-                                         utc_text(_EPOCH + dt.timedelta(seconds=hi))] for lo, hi in mark.done]
+            state[WINDOWS_STATE_KEY] = [[from_epoch_seconds(lo), from_epoch_seconds(hi)] for lo, hi in mark.done]
         if mark.frozen:
             state[_BOOKMARK] = self.floor or self.start or self._original
             state.pop(BOUNDARY_STATE_KEY, None)

@@ -44,7 +44,6 @@ requests are in flight: never whole windows.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import deque
 from collections.abc import Hashable, Iterator, Mapping
@@ -56,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of
 from pipedrive_core.pagination import next_token
-from pipedrive_core.values import to_datetime, utc_text
+from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
 
 if TYPE_CHECKING:
     import requests
@@ -76,23 +75,6 @@ MAX_WINDOWS = 64
 WINDOWS_PER_SLOT = 2
 #: pages a read may hold waiting for the reader, beyond the requests in flight
 EXTRA_BUFFER = 4
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def epoch(value: Any) -> int | None:
-    """A Pipedrive timestamp as whole seconds since 1970, ``None`` when it is not one."""
-    text = to_datetime(value)
-    if text is None:
-        return None
-    moment = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    return int((moment - _EPOCH).total_seconds())
-
-
-def rfc3339(seconds: int) -> str:
-    """Seconds since 1970 as v2's ``updated_since``/``updated_until`` value (and the bookmark's form)."""
-    return utc_text(_EPOCH + dt.timedelta(seconds=seconds))
-
 
 @dataclass(frozen=True)
 class Watermark:
@@ -198,13 +180,13 @@ class Window:
         Only a page whose ends fall outside the window is checked record by record."""
         dated = [r for r in records if r.get(rk) is not None]
         if dated:
-            oldest, newest = epoch(dated[0].get(rk)), epoch(dated[-1].get(rk))
+            oldest, newest = epoch_seconds(dated[0].get(rk)), epoch_seconds(dated[-1].get(rk))
             lo, hi = self.lo, self.hi
             if (oldest is not None and lo is not None and oldest < lo) or (
                     newest is not None and hi is not None and newest >= hi):
                 self.past_end = self.past_end or any(
-                    (t := epoch(r.get(rk))) is not None and hi is not None and t >= hi for r in dated)
-                records = [r for r in records if (t := epoch(r.get(rk))) is None
+                    (t := epoch_seconds(r.get(rk))) is not None and hi is not None and t >= hi for r in dated)
+                records = [r for r in records if (t := epoch_seconds(r.get(rk))) is None
                            or ((lo is None or t >= lo) and (hi is None or t < hi))]
         if self.tail is not None:
             tail, ids = self.tail
@@ -212,7 +194,7 @@ class Window:
         dated = [r for r in records if r.get(rk) is not None]
         if dated:
             self.dated += len(dated)
-            oldest, newest = epoch(dated[0].get(rk)), epoch(dated[-1].get(rk))
+            oldest, newest = epoch_seconds(dated[0].get(rk)), epoch_seconds(dated[-1].get(rk))
             if oldest is not None and newest is not None and (
                     newest < oldest or (self.last is not None and oldest < self.last)):
                 self.misordered = True
@@ -237,7 +219,7 @@ class Window:
         second: int | None = None
         ids: list[Hashable] = []
         for record in reversed(records):
-            t = epoch(record.get(rk))
+            t = epoch_seconds(record.get(rk))
             if t is None:
                 continue
             if second is None:
@@ -260,9 +242,9 @@ class WindowedRead:
         self.stream, self.context, self.plan, self.stats, self.budget = stream, context, plan, stats, budget
         self.rk = stream.replication_key or "update_time"
         self.key = key
-        self.floor = epoch(plan.floor) if plan.floor else None
+        self.floor = epoch_seconds(plan.floor) if plan.floor else None
         self.windows: list[Window] = [Window(self.floor, None, None, own_since=False)]
-        self.now = epoch(utc_text(stream.tap.server_now())) or 0
+        self.now = int(stream.tap.server_now().timestamp())
         self._cond = threading.Condition()
         self._closed = False
         self._fetching = 0
@@ -345,7 +327,7 @@ class WindowedRead:
                          if w.finished and w.lo is not None and w.hi is not None and w.hi <= self.now)
             for window in reversed(self.windows[: lowest + 1]):
                 if window.out_second is not None:
-                    return Watermark(rfc3339(window.out_second), frozenset(window.out_ids), done=done)
+                    return Watermark(from_epoch_seconds(window.out_second), frozenset(window.out_ids), done=done)
             return Watermark(done=done)
 
     def skip(self, done: list[tuple[int, int]]) -> None:
@@ -524,7 +506,7 @@ class WindowedRead:
         params = {k: v for k, v in self.plan.params.items() if k != "include_fields"}
         params.update(sort_by="update_time", sort_direction="asc" if ascending else "desc")
         if ascending:
-            params["updated_since"] = rfc3339(0)
+            params["updated_since"] = from_epoch_seconds(0)
         plan = replace(self.plan, params=params, page_limit=1)
         if not self.budget.acquire(lambda: self._closed):
             return None
@@ -539,7 +521,7 @@ class WindowedRead:
                 self._extra_requests += 1
         body = body_of(response)
         rows = self.stream.extract_records(body.get("data") if isinstance(body, dict) else None)
-        return epoch(rows[0].get(self.rk)) if rows else None
+        return epoch_seconds(rows[0].get(self.rk)) if rows else None
 
     def _send(self, window: Window) -> None:
         """Send the window's next request in the background; its answer is filed by :meth:`_arrived`."""
@@ -554,9 +536,9 @@ class WindowedRead:
             return self.plan
         params = dict(self.plan.params)
         if window.own_since and window.lo is not None:
-            params["updated_since"] = rfc3339(window.lo)
+            params["updated_since"] = from_epoch_seconds(window.lo)
         if window.query_hi is not None:
-            params["updated_until"] = rfc3339(window.query_hi)
+            params["updated_until"] = from_epoch_seconds(window.query_hi)
         return replace(self.plan, params=params)
 
     def _read_the_end_again(self) -> None:

@@ -9,9 +9,9 @@ import pytest
 
 from pipedrive_core import openapi
 from pipedrive_core.catalogue import Pagination, Replication, active
-from tap_pipedrive.incremental import WINDOWS_STATE_KEY, BookmarkKeeper
+from tap_pipedrive.incremental import WINDOWS_STATE_KEY, BookmarkKeeper, epoch_seconds, from_epoch_seconds
 from tap_pipedrive.inflight import DERIVED_MAX, LATENCY_SAMPLES, MARGIN, RequestBudget, limiter_rate
-from tap_pipedrive.windows import Watermark, Window, epoch, rfc3339
+from tap_pipedrive.windows import Watermark, Window
 
 
 def test_the_budget_is_rate_times_latency_with_a_margin_and_follows_the_fastest_recent_answers() -> None:
@@ -52,7 +52,7 @@ def test_pages_waiting_for_any_reader_count_against_the_room_of_every_read() -> 
 
 
 def _records(*seconds: int, start_id: int = 1) -> list[dict[str, Any]]:
-    return [{"id": start_id + i, "update_time": rfc3339(s)} for i, s in enumerate(seconds)]
+    return [{"id": start_id + i, "update_time": from_epoch_seconds(s)} for i, s in enumerate(seconds)]
 
 
 def test_a_window_cut_after_it_started_drops_what_its_pages_bring_past_the_cut() -> None:
@@ -92,12 +92,12 @@ def test_the_watermark_is_the_newest_record_below_the_lowest_unfinished_window_a
     second.started = second.done = True
     assert read.watermark() == Watermark(done=((200, 300),))
     first.handed_out(_records(120, 150, 150, start_id=7), "update_time", "id")
-    assert read.watermark() == Watermark(rfc3339(150), frozenset({8, 9}), done=((200, 300),))
+    assert read.watermark() == Watermark(from_epoch_seconds(150), frozenset({8, 9}), done=((200, 300),))
     first.started = first.done = True
     # the windows below the third are finished: the newest record they handed out is the bookmark
-    assert read.watermark() == Watermark(rfc3339(150), frozenset({8, 9}))
+    assert read.watermark() == Watermark(from_epoch_seconds(150), frozenset({8, 9}))
     third.handed_out(_records(320, start_id=20), "update_time", "id")
-    assert read.watermark() == Watermark(rfc3339(320), frozenset({20}))
+    assert read.watermark() == Watermark(from_epoch_seconds(320), frozenset({20}))
     third.done = True
     assert read.watermark() == Watermark(complete=True)
     third.misordered = True
@@ -105,38 +105,39 @@ def test_the_watermark_is_the_newest_record_below_the_lowest_unfinished_window_a
 
 
 def test_the_keeper_writes_the_watermark_and_keeps_singer_sdks_bookmark_at_it() -> None:
-    state: dict[str, Any] = {"replication_key_value": rfc3339(50)}
-    keeper = BookmarkKeeper(state, start=rfc3339(50), floor=rfc3339(50), key="id")
-    marks = [Watermark(rfc3339(120), frozenset({4}), done=((200, 300),))]
+    state: dict[str, Any] = {"replication_key_value": from_epoch_seconds(50)}
+    keeper = BookmarkKeeper(state, start=from_epoch_seconds(50), floor=from_epoch_seconds(50), key="id")
+    marks = [Watermark(from_epoch_seconds(120), frozenset({4}), done=((200, 300),))]
     keeper.follow(lambda: marks[-1])
-    keeper.admit(9, rfc3339(250))
-    state["replication_key_value"] = rfc3339(250)  # what singer-sdk writes for the record it just wrote
+    keeper.admit(9, from_epoch_seconds(250))
+    state["replication_key_value"] = from_epoch_seconds(250)  # what singer-sdk writes for the record it just wrote
     keeper.hold()
-    assert state["replication_key_value"] == rfc3339(50)  # nothing covered yet beyond the start
+    assert state["replication_key_value"] == from_epoch_seconds(50)  # nothing covered yet beyond the start
     keeper.checkpoint()
-    assert state["replication_key_value"] == rfc3339(120)
-    assert state["boundary"] == {"second": rfc3339(120), "ids": [4]}
-    assert state[WINDOWS_STATE_KEY] == [[rfc3339(200), rfc3339(300)]]
-    state["replication_key_value"] = rfc3339(250)
+    assert state["replication_key_value"] == from_epoch_seconds(120)
+    assert state["boundary"] == {"second": from_epoch_seconds(120), "ids": [4]}
+    assert state[WINDOWS_STATE_KEY] == [[from_epoch_seconds(200), from_epoch_seconds(300)]]
+    state["replication_key_value"] = from_epoch_seconds(250)
     keeper.hold()
-    assert state["replication_key_value"] == rfc3339(120)
+    assert state["replication_key_value"] == from_epoch_seconds(120)
     marks.append(Watermark(complete=True))
     keeper.checkpoint()
     keeper.finish()
-    assert state["replication_key_value"] == rfc3339(250)
+    assert state["replication_key_value"] == from_epoch_seconds(250)
     assert WINDOWS_STATE_KEY not in state
 
 
 def test_a_resumed_read_gets_the_whole_windows_of_its_state_to_skip() -> None:
-    state = {"replication_key_value": rfc3339(50), WINDOWS_STATE_KEY: [[rfc3339(200), rfc3339(300)], ["x", 1]]}
-    keeper = BookmarkKeeper(state, start=rfc3339(50), floor=rfc3339(50), key="id")
+    state = {"replication_key_value": from_epoch_seconds(50),
+             WINDOWS_STATE_KEY: [[from_epoch_seconds(200), from_epoch_seconds(300)], ["x", 1]]}
+    keeper = BookmarkKeeper(state, start=from_epoch_seconds(50), floor=from_epoch_seconds(50), key="id")
     assert keeper.windows_done == [(200, 300)]
     assert WINDOWS_STATE_KEY not in state  # a read that is not windowed simply reads them again
 
 
-def test_epoch_and_rfc3339_round_trip() -> None:
-    assert rfc3339(epoch("2026-11-30 08:00:00") or 0) == "2026-11-30T08:00:00Z"
-    assert epoch(None) is None
+def test_epoch_seconds_round_trip() -> None:
+    assert from_epoch_seconds(epoch_seconds("2026-11-30 08:00:00") or 0) == "2026-11-30T08:00:00Z"
+    assert epoch_seconds(None) is None
 
 
 def test_updated_until_in_the_catalogue_is_what_the_openapi_documents_say() -> None:
