@@ -25,7 +25,7 @@ from collections.abc import Callable
 SMALLEST_BURST = 20
 #: the latency assumed before the first answer is timed, seconds
 INITIAL_LATENCY = 0.25
-#: the margin over Little's law for answers that take longer than the average
+#: the margin over Little's law for answers that take longer than the shortest
 MARGIN = 1.25
 #: the most requests in flight the derived figure may reach: 40 requests/s (Pipedrive's highest API-token burst
 #: is 120 per 2 s, 60/s) at 150 ms needs 8, at 250 ms 13; more would only hold pages in memory
@@ -47,8 +47,7 @@ class RequestBudget:
         self._samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.in_flight = 0
         self.peak = 0
-        #: pages fetched by any read and not yet taken by its reader (memory: at most ``size + extra`` with the
-        #: requests in flight, see :meth:`room`)
+        #: pages fetched by any read and not yet taken by its reader (memory, see :meth:`room`)
         self.pages_waiting = 0
         self._changed = threading.Condition()
 
@@ -82,7 +81,8 @@ class RequestBudget:
             return True
 
     def release(self, elapsed: float | None) -> None:
-        """Give a slot back; ``elapsed`` (seconds, when the request got an answer) feeds the latency average."""
+        """Give a slot back; ``elapsed`` (seconds, when the request got an answer) joins the answers the latency
+        is taken from."""
         with self._changed:
             self.in_flight -= 1
             if elapsed is not None and elapsed > 0:

@@ -56,6 +56,7 @@ from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of
 from pipedrive_core.pagination import next_token
 from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
+from tap_pipedrive.inflight import DERIVED_MAX
 
 if TYPE_CHECKING:
     import requests
@@ -210,14 +211,10 @@ class Window:
         return records
 
     def handed_out(self, records: list[dict[str, Any]], rk: str, key: str) -> None:
-        """The reader has written these records of this window (ascending): move the newest second handed out,
-        and the ids at it."""
-        self.out_second, self.out_ids = self.progress(records, rk, key)
-
-    def progress(self, records: list[dict[str, Any]], rk: str, key: str) -> tuple[int | None, set[Hashable]]:
-        """The newest second and its ids this window will have handed out once ``records`` are written."""
+        """The reader has written these records of this window (ascending): move the newest second handed out
+        to the page's last dated one, with the ids at it."""
         second: int | None = None
-        ids: list[Hashable] = []
+        ids: set[Hashable] = set()
         for record in reversed(records):
             t = epoch_seconds(record.get(rk))
             if t is None:
@@ -226,12 +223,13 @@ class Window:
                 second = t
             elif t != second:
                 break
-            ids.append(record.get(key))
+            ids.add(record.get(key))
         if second is None or (self.out_second is not None and second < self.out_second):
-            return self.out_second, set(self.out_ids)
+            return
         if second == self.out_second:
-            return second, self.out_ids | set(ids)
-        return second, set(ids)
+            self.out_ids |= ids
+        else:
+            self.out_second, self.out_ids = second, ids
 
 
 class WindowedRead:
@@ -251,13 +249,11 @@ class WindowedRead:
         self._arrived_pages: deque[Page] = deque()
         #: ``None`` until the first page says whether the read is cut; then whether it may be
         self._cutting: bool | None = None
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"window-{stream.name}")
+        self._pool = ThreadPoolExecutor(max_workers=DERIVED_MAX, thread_name_prefix=f"window-{stream.name}")
         self._extra_requests = 0  #: requests besides the pages (the one question before cutting)
-        self._last_cut: Window | None = None
         self._following = False
         #: the open last window ended while others were still read: read the end again once they are done
         self._recheck = False
-        self.cuts = 0
 
     # -- the reader ------------------------------------------------------------------------------------
     def records(self) -> Iterator[dict[str, Any]]:
@@ -307,7 +303,7 @@ class WindowedRead:
             with self._cond:
                 self.budget.page_filed(-len(self._arrived_pages))  # pages never taken: no longer held
                 self._arrived_pages.clear()
-            if self.cuts:
+            if len(self.windows) > 1:
                 stream.logger.info(
                     "%s: read as %d update-time windows, up to %d requests in flight (latency %.0f ms)",
                     stream.name, len(self.windows), self.budget.peak, 1000 * self.budget.latency)
@@ -437,17 +433,16 @@ class WindowedRead:
             return None  # a cut only pays while the reader waits for pages, never while pages wait for it
         if not self.budget.try_acquire():
             return None
-        if idle:
-            return idle[0]
-        if self._cut():
-            return self._last_cut
-        self.budget.release(None)
-        return None
+        chosen = idle[0] if idle else self._cut()
+        if chosen is None:
+            self.budget.release(None)
+        return chosen
 
-    def _cut(self) -> bool:
-        """Cut the window with the most records still expected in two; ``False`` when none is worth it."""
+    def _cut(self) -> Window | None:
+        """Cut the window with the most records still expected in two and return the upper part; ``None`` when
+        none is worth it."""
         if len(self.windows) >= min(MAX_WINDOWS, WINDOWS_PER_SLOT * self.budget.size):
-            return False
+            return None
         density = self._density()
         # while there are fewer windows than requests may be in flight, less is enough to cut for
         pages = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
@@ -457,13 +452,12 @@ class WindowedRead:
             if expected >= most and window.cut_point(self.now) is not None:
                 best, most = window, expected
         if best is None:
-            return False
+            return None
         at = best.cut_point(self.now)
         assert at is not None
-        self._last_cut = best.cut(at)
-        self.windows.insert(self.windows.index(best) + 1, self._last_cut)
-        self.cuts += 1
-        return True
+        upper = best.cut(at)
+        self.windows.insert(self.windows.index(best) + 1, upper)
+        return upper
 
     def _density(self) -> float:
         """Dated records per second of update time over everything fetched so far."""
@@ -496,7 +490,6 @@ class WindowedRead:
             self._cutting = allowed
             if allowed and first.last is None and dated_from is not None and not first.done:
                 self.windows.insert(1, first.cut(dated_from))
-                self.cuts += 1
             self._cond.notify_all()
 
     def _ask_edge(self, *, ascending: bool) -> int | None:
