@@ -49,6 +49,8 @@ class RequestBudget:
         self.peak = 0
         #: pages fetched by any read and not yet taken by its reader (memory, see :meth:`room`)
         self.pages_waiting = 0
+        #: the most pages held at once, waiting or in flight
+        self.peak_held = 0
         self._changed = threading.Condition()
 
     @property
@@ -91,19 +93,22 @@ class RequestBudget:
 
     def room(self, extra: int) -> bool:
         """Whether one more page may be fetched ahead, over every read of the run: fewer than ``extra`` pages wait
-        for their readers. When more wait, the readers, not the round trips, bound the run, and sending more would
-        only hold pages in memory; the requests in flight are bounded by :attr:`size` besides."""
+        for their readers, and the pages held, waiting or in flight, stay below :attr:`size`. Readers that keep up
+        leave nothing waiting and the whole size is in flight; readers that fall behind bound the run, and a page
+        waiting for them takes the place of a request, which would only be one more page to hold."""
         with self._changed:
-            return self.pages_waiting < extra
+            return self.pages_waiting < extra and self.pages_waiting + self.in_flight < self.size
 
     def page_filed(self, count: int = 1) -> None:
         """A read filed ``count`` pages for its reader (negative: its reader took them)."""
         with self._changed:
             self.pages_waiting += count
+            self.peak_held = max(self.peak_held, self.pages_waiting + self.in_flight)
 
     def _take(self) -> None:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self.peak_held = max(self.peak_held, self.pages_waiting + self.in_flight)
 
 
 def limiter_rate(burst: Callable[[], int | None], window: float) -> Callable[[], float]:

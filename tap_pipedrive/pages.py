@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipedrive_core.catalogue import Pagination
-from pipedrive_core.http import body_of
+from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.http.errors import PaginationError
 from pipedrive_core.pagination import next_token
 
@@ -194,6 +194,7 @@ class PageLoop:
                         pending = self.send(token, ahead=False)
                         continue
                     nxt = self.following(token, body_of(response))
+                    release_raw_body(response)  # its records are parsed: they alone are held while written
                     if nxt is not None:
                         pending = self.send(nxt, ahead=True)
                     token = nxt

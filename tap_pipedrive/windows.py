@@ -35,9 +35,10 @@ begins with a timestamp, the newest row (``sort_direction=desc``) says whether n
 (then the read is not cut); when it begins with a never-updated record, the oldest dated row (``updated_since``
 1970) says where the timestamps begin, and the first window ends there.
 
-**Memory.** Pages wait only until the reader takes them. Over every read of the run (streams read side by side
-too), no request is sent ahead while ``EXTRA_BUFFER`` pages wait for their readers, and at most ``budget.size``
-requests are in flight: never whole windows.
+**Memory.** Pages wait only until the reader takes them, holding their parsed records only (the raw answer is
+let go once parsed). Over every read of the run (streams read side by side too), the pages held, waiting or in
+flight, stay below ``budget.size`` plus ``EXTRA_BUFFER``: a page waiting for a reader that fell behind takes the
+place of a request. Never whole windows.
 
 **Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
 """
@@ -53,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pipedrive_core.catalogue import Pagination
-from pipedrive_core.http import body_of
+from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.pagination import next_token
 from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
 from tap_pipedrive.inflight import DERIVED_MAX
@@ -74,7 +75,7 @@ FIRST_CUTS_MIN_PAGES = 2.0
 #: not cut again and again as windows finish)
 MAX_WINDOWS = 64
 WINDOWS_PER_SLOT = 2
-#: pages a read may hold waiting for the reader, beyond the requests in flight
+#: pages held (waiting for their readers or in flight) beyond the request budget's size, over every read
 EXTRA_BUFFER = 4
 
 @dataclass(frozen=True)
@@ -561,6 +562,7 @@ class WindowedRead:
             elapsed = response.elapsed.total_seconds() if response.elapsed else None
             page.response = response
             body = body_of(response)
+            release_raw_body(response)
             records = self.stream.extract_records(body.get("data") if isinstance(body, dict) else None)
             nxt = next_token(Pagination.CURSOR, body, window.cursor)
         except BaseException as exc:  # raised by the reader when it takes this page

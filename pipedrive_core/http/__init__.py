@@ -4,7 +4,7 @@ from pipedrive_core.http.config import ClientConfig, ConfigError
 from pipedrive_core.http.errors import PipedriveError
 from pipedrive_core.http.ratelimit import RateLimiter
 from pipedrive_core.http.retry import RetryPolicy
-from pipedrive_core.http.session import PipedriveClient, PipedriveSession, body_of
+from pipedrive_core.http.session import PipedriveClient, PipedriveSession, body_of, release_raw_body
 
 __all__ = [
     "ClientConfig",
@@ -15,4 +15,5 @@ __all__ = [
     "RateLimiter",
     "RetryPolicy",
     "body_of",
+    "release_raw_body",
 ]

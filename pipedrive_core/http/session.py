@@ -349,6 +349,14 @@ def body_of(response: requests.Response) -> Any:
     return getattr(response, BODY_ATTR)
 
 
+def release_raw_body(response: requests.Response) -> None:
+    """Let go of a parsed answer's raw bytes: a page waiting for its reader then holds only its records (the raw
+    JSON of a page of deals is a third of the size again of its parsed records). ``.content`` is empty
+    afterwards; :func:`body_of` still gives the parsed body."""
+    if getattr(response, BODY_ATTR, None) is not None:
+        response._content = b""
+
+
 class PipedriveClient:
     """Convenience calls on a :class:`PipedriveSession` for code outside singer-sdk streams."""
 

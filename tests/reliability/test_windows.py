@@ -10,6 +10,7 @@ written before it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,9 @@ import pytest
 
 from pipedrive_core.catalogue import Resource, active
 from tap_pipedrive.incremental import normalize_timestamp
+from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.tap import TapPipedrive
+from tap_pipedrive.windows import WindowedRead
 from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
 from tests.reliability.test_offset_under_change import Churn, _assert_disturbed_read, _assert_exact_after, _churn
 from tests.tap.conftest import catalog_for
@@ -168,3 +171,43 @@ def test_an_incremental_read_of_many_changes_is_cut_and_exact(res: Resource) -> 
         live = {k for k in keys if emu.store.tables[res.name].rows[k].deleted_at is None}
         assert live <= changed
         assert latest([*first.messages, *second.messages], res.name) == truth(emu, res.name)
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_reader_that_falls_behind_holds_no_more_pages_than_the_request_budget(
+        res: Resource, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer takes longer per page than the server: pages pile up. Pages held (waiting for the reader, or in
+    flight) never exceed the budget's size, and each page waits with its parsed records only, its raw answer let
+    go; the read stays exact."""
+    budgets: list[RequestBudget] = []
+    raw_kept: list[int] = []
+    budget_init = RequestBudget.__init__
+    handed_out = WindowedRead._handed_out
+    next_page = WindowedRead._next_page
+
+    def recording_init(self: RequestBudget, *args: Any, **kwargs: Any) -> None:
+        budget_init(self, *args, **kwargs)
+        budgets.append(self)
+
+    def slow_reader(self: WindowedRead, page: Any) -> None:
+        handed_out(self, page)
+        time.sleep(2 * LATENCY_MS / 1000)
+
+    def taking(self: WindowedRead) -> Any:
+        page = next_page(self)
+        if page is not None and page.response is not None:
+            raw_kept.append(len(page.response.content or b""))
+        return page
+
+    monkeypatch.setattr(RequestBudget, "__init__", recording_init)
+    monkeypatch.setattr(WindowedRead, "_handed_out", slow_reader)
+    monkeypatch.setattr(WindowedRead, "_next_page", taking)
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        run = sync(_config(emu, max_requests_in_flight=4), streams=[res.name])
+        assert run.exit_code == 0, log_tail(run.log)
+        assert _windows(emu, res) > 2, "the read was not cut into windows"
+        assert latest(run.messages, res.name) == truth(emu, res.name)
+    budget = budgets[-1]
+    assert budget.peak > 1, "the read never had several requests in flight"
+    assert budget.peak_held <= 4, budget.peak_held
+    assert raw_kept and not any(raw_kept), "a page waited with its raw answer"

@@ -51,6 +51,17 @@ def test_pages_waiting_for_any_reader_count_against_the_room_of_every_read() -> 
     assert budget.room(extra=2)
 
 
+def test_a_page_waiting_for_its_reader_takes_the_place_of_a_request() -> None:
+    budget = RequestBudget(lambda: 10.0, cap=4)
+    assert budget.try_acquire() and budget.try_acquire() and budget.try_acquire()
+    assert budget.room(extra=2)  # three in flight, nothing waiting: the size (4) is not reached
+    budget.page_filed()  # a fourth page waits although only one fewer than ``extra`` do
+    assert not budget.room(extra=2)  # 3 in flight + 1 waiting: every further page would only be held
+    budget.release(None)  # an answer came (untimed, so the size stays 4)
+    assert budget.room(extra=2)
+    assert budget.peak_held == 4
+
+
 def _records(*seconds: int, start_id: int = 1) -> list[dict[str, Any]]:
     return [{"id": start_id + i, "update_time": from_epoch_seconds(s)} for i, s in enumerate(seconds)]
 
