@@ -34,6 +34,7 @@ from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.http.errors import PaginationError
 from pipedrive_core.pagination import next_token
+from tap_pipedrive.parallel import wait_for
 
 if TYPE_CHECKING:
     import requests
@@ -145,11 +146,8 @@ class PageLoop:
     def wait(self, answer: Callable[[], requests.Response]) -> requests.Response:
         """``answer()``; in a parallel sync without the gate's lock when this is a top-level read, after a
         checkpoint of the stream (its STATE then covers every record handed out, its batched children read)."""
-        gate = self.stream.tap.sync_gate
-        if gate is None:
-            return answer()
         stream, context = self.stream, self.context
-        return gate.call(answer, lambda: stream.checkpoint(context))
+        return wait_for(stream, answer, lambda: stream.checkpoint(context))
 
     def following(self, token: Token, body: Any) -> Token:
         """The token of the next page (for guarded offset reads: one row early), ``None`` after the last."""

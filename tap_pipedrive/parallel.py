@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tap_pipedrive.errors import RunStopped
 
@@ -112,3 +112,10 @@ class SyncGate:
         """Raise :class:`RunCancelled` once another worker stopped the run."""
         if self._stopped.is_set():
             raise RunCancelled("stopped with the run")
+
+
+def wait_for(stream: Any, answer: Callable[[], T], checkpoint: Callable[[], None] | None = None) -> T:
+    """``answer()`` (a page a read waits for); in a parallel sync through the stream's gate (:meth:`SyncGate.call`:
+    its lock let go, ``checkpoint`` taken first, when the read is top-level)."""
+    gate = stream.tap.sync_gate
+    return answer() if gate is None else gate.call(answer, checkpoint)

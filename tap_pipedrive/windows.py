@@ -37,8 +37,8 @@ begins with a timestamp, the newest row (``sort_direction=desc``) says whether n
 
 **Memory.** Pages wait only until the reader takes them, holding their parsed records only (the raw answer is
 let go once parsed). Over every read of the run (streams read side by side too), the pages held, waiting or in
-flight, stay below ``budget.size`` plus ``EXTRA_BUFFER``: a page waiting for a reader that fell behind takes the
-place of a request. Never whole windows.
+flight, stay below ``budget.size`` (a page waiting for a reader that fell behind takes the place of a request), and
+no request is sent ahead while ``EXTRA_BUFFER`` pages wait. Never whole windows.
 
 **Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
 """
@@ -58,6 +58,7 @@ from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.pagination import next_token
 from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
 from tap_pipedrive.inflight import DERIVED_MAX
+from tap_pipedrive.parallel import wait_for
 
 if TYPE_CHECKING:
     import requests
@@ -75,7 +76,7 @@ FIRST_CUTS_MIN_PAGES = 2.0
 #: not cut again and again as windows finish)
 MAX_WINDOWS = 64
 WINDOWS_PER_SLOT = 2
-#: pages held (waiting for their readers or in flight) beyond the request budget's size, over every read
+#: no request is sent ahead while this many pages (over every read of the run) wait for their readers
 EXTRA_BUFFER = 4
 
 @dataclass(frozen=True)
@@ -373,10 +374,7 @@ class WindowedRead:
 
     def _wait(self, answer: Any) -> Any:
         """``answer()``; in a parallel sync with the gate's lock let go (the checkpoint is already taken)."""
-        gate = self.stream.tap.sync_gate
-        if gate is None:
-            return answer()
-        return gate.call(answer, None)
+        return wait_for(self.stream, answer)
 
     # -- fetching --------------------------------------------------------------------------------------
     def _dispatch(self) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +27,8 @@ import requests
 
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
-from tests.tap.conftest import SyncResult, run_tap
+from tap_pipedrive.tap import TapPipedrive
+from tests.tap.conftest import SyncResult, catalog_for, run_tap
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "emulator-token"
@@ -172,6 +174,42 @@ def write_json(path: Path, value: Any) -> Path:
     """Write ``value`` as JSON to ``path`` and return the path."""
     path.write_text(json.dumps(value))
     return path
+
+
+def signalled_tap(config: dict[str, Any], streams: list[str], tmp_path: Path, sig: signal.Signals,
+                  after: int) -> tuple[int | None, list[str]]:
+    """The tap as a process reading ``streams``, sent ``sig`` once ``after`` RECORD lines arrived: its exit code
+    and every line it wrote (up to the kill for SIGKILL)."""
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), streams)
+    config_path = write_json(tmp_path / "config.json", config)
+    catalog_path = write_json(tmp_path / "catalog.json", catalog)
+    lines: list[str] = []
+    with subprocess.Popen([sys.executable, "-m", "tap_pipedrive", "--config", str(config_path), "--catalog",
+                           str(catalog_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          cwd=REPO, env=cli_env()) as proc:
+        assert proc.stdout is not None
+        seen = 0
+        for line in proc.stdout:
+            lines.append(line)
+            seen += line.startswith('{"type":"RECORD"')
+            if seen == after:
+                break
+        proc.send_signal(sig)
+        if sig != signal.SIGKILL:
+            lines += proc.stdout.readlines()
+        return proc.wait(timeout=60), lines
+
+
+def signalled_messages(sig: signal.Signals, returncode: int | None, lines: list[str]) -> list[dict[str, Any]]:
+    """The messages of a :func:`signalled_tap` run, checked for how it ended. SIGTERM: singer-sdk's handler wrote a
+    last STATE and exited 0, every line whole JSON. SIGKILL: killed, the last line possibly cut."""
+    if sig == signal.SIGTERM:
+        assert returncode == 0
+        messages = [json.loads(line) for line in lines]
+        assert messages[-1]["type"] == "STATE"
+        return messages
+    assert returncode == -signal.SIGKILL, "the tap finished before it could be killed"
+    return parse_lines("".join(lines))
 
 
 def run_module(module: str, args: list[str], *, input_text: str = "", timeout: float = 120,

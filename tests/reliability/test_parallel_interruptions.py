@@ -4,37 +4,30 @@ STATE covering only records already written (tests/tap/test_parallel_streams.py 
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipedrive_emulator.server import Emulator
-from tap_pipedrive.tap import TapPipedrive
 from tests.reliability import test_tap_interruptions as sequential
 from tests.reliability.conftest import (
     FAST,
     MATRIX_STREAMS,
-    REPO,
     assert_exact,
-    cli_env,
     duplicates,
     log_tail,
-    parse_lines,
+    signalled_messages,
+    signalled_tap,
     small_emulator,
     sync,
     tap_config,
     truth,
-    write_json,
 )
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
 from tests.reliability.test_tap_interruptions import OAUTH, _day_by_day, _spend_of_a_quiet_rerun
-from tests.tap.conftest import catalog_for
 from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
@@ -94,34 +87,6 @@ def test_parallel_incremental_sync_rides_out_transient_faults(emu: Emulator, cas
         assert sorted(r["id"] for r in second.records[stream]) == sorted(changed[stream]), stream
 
 
-def _through_record(lines: Iterable[str], nth: int) -> Iterator[str]:
-    """``lines`` up to and including the ``nth`` RECORD line."""
-    seen = 0
-    for line in lines:
-        yield line
-        seen += line.startswith('{"type":"RECORD"')
-        if seen == nth:
-            return
-
-
-def _signalled_run(config: dict[str, Any], tmp_path: Path, sig: signal.Signals,
-                   after: int) -> tuple[int | None, list[str]]:
-    """The tap as a process reading :data:`STREAMS` with five workers, sent ``sig`` once ``after`` RECORD lines
-    arrived: its exit code and every line it wrote (up to the kill for SIGKILL)."""
-    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), STREAMS)
-    config_path = write_json(tmp_path / "config.json", config)
-    catalog_path = write_json(tmp_path / "catalog.json", catalog)
-    with subprocess.Popen([sys.executable, "-m", "tap_pipedrive", "--config", str(config_path), "--catalog",
-                           str(catalog_path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                          cwd=REPO, env=cli_env()) as proc:
-        assert proc.stdout is not None
-        lines = list(_through_record(proc.stdout, after))
-        proc.send_signal(sig)
-        if sig != signal.SIGKILL:
-            lines += proc.stdout.readlines()
-        return proc.wait(timeout=60), lines
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_path: Path,
                                                                             sig: signal.Signals) -> None:
@@ -130,14 +95,8 @@ def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_
     STATE covers only records already written, and a rerun from the last one completes without a gap."""
     with small_emulator(latency_ms=5, jitter_ms=5) as emu:
         config = tap_config(emu, **PARALLEL)
-        returncode, lines = _signalled_run(config, tmp_path, sig, after=120)
-        if sig == signal.SIGTERM:
-            assert returncode == 0
-            messages = [json.loads(line) for line in lines]  # every line whole
-            assert messages[-1]["type"] == "STATE"
-        else:
-            assert returncode == -signal.SIGKILL, "the tap finished before it could be killed"
-            messages = parse_lines("".join(lines))  # the last line may be cut by the kill
+        returncode, lines = signalled_tap(config, STREAMS, tmp_path, sig, after=120)
+        messages = signalled_messages(sig, returncode, lines)
         complete = sum(len(truth(emu, stream)) for stream in STREAMS)
         assert sum(m["type"] == "RECORD" for m in messages) < complete, "the signal came after the end"
         assert_schema_first(messages)

@@ -10,8 +10,10 @@ written before it.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,16 @@ from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.tap import TapPipedrive
 from tap_pipedrive.windows import WindowedRead
-from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
+from tests.reliability.conftest import (
+    latest,
+    log_tail,
+    signalled_messages,
+    signalled_tap,
+    small_emulator,
+    sync,
+    tap_config,
+    truth,
+)
 from tests.reliability.test_offset_under_change import Churn, _assert_disturbed_read, _assert_exact_after, _churn
 from tests.tap.conftest import catalog_for
 
@@ -211,3 +222,25 @@ def test_a_reader_that_falls_behind_holds_no_more_pages_than_the_request_budget(
     assert budget.peak > 1, "the read never had several requests in flight"
     assert budget.peak_held <= 4, budget.peak_held
     assert raw_kept and not any(raw_kept), "a page waited with its raw answer"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_windowed_read_signalled_midway_resumes_without_a_gap(res: Resource, sig: signal.Signals,
+                                                                 tmp_path: Path) -> None:
+    """A real tap process reading windows side by side is stopped (SIGTERM: singer-sdk's handler writes a last
+    STATE; SIGKILL: whatever was written last) half-way through the list. Every STATE written covers only written
+    records, and a rerun from the last one delivers every record."""
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        want = _main_list(emu, res)
+        config = _config(emu)
+        returncode, lines = signalled_tap(config, [res.name], tmp_path, sig, after=len(want) // 2)
+        messages = signalled_messages(sig, returncode, lines)
+        assert _windows(emu, res) > 2, "the read was not cut into windows before the signal"
+        written = sum(m["type"] == "RECORD" and m["stream"] == res.name for m in messages)
+        assert written < len(truth(emu, res.name)), "the signal came after the end"
+        assert assert_states_cover_only_what_was_written(messages, res.name, want) >= 1
+        states = [m["value"] for m in messages if m["type"] == "STATE"]
+        rerun = sync(config, streams=[res.name], state=states[-1])
+        assert rerun.exit_code == 0, log_tail(rerun.log)
+        assert latest([*messages, *rerun.messages], res.name) == truth(emu, res.name)
