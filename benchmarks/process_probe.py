@@ -18,7 +18,6 @@ from ``time_extracted``, so a faster way is also the same output.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -26,12 +25,9 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any
-
-import requests
 
 from benchmarks.profiles import PROFILES, READ_STREAMS
-from pipedrive_core.catalogue import CATALOGUE
+from benchmarks.stages import fetch_pages
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive import fastpath
 from tap_pipedrive.tap import TapPipedrive
@@ -39,35 +35,20 @@ from tap_pipedrive.tap import TapPipedrive
 #: the tap of this process, inherited by forked workers
 _TAP: TapPipedrive | None = None
 _TIME_EXTRACTED = re.compile(rb',"time_extracted":"[^"]*"')
-#: a page's lines are kept in the writer's buffer, never written out (it writes once this many bytes are queued)
-fastpath._CHUNK = 1 << 40
 
 
-def fetch_pages(emu: Emulator, name: str, records: int) -> list[bytes]:
-    """The raw pages (500 rows) of the first ``records`` records of one stream."""
-    res = CATALOGUE[name]
-    pages: list[bytes] = []
-    start = 0
-    while start < records:
-        params: dict[str, Any] = {"limit": 500}
-        if res.read_version == 1:
-            params["start"] = start
-        elif pages:
-            cursor = (json.loads(pages[-1]).get("additional_data") or {}).get("next_cursor")
-            if not cursor:
-                break
-            params["cursor"] = cursor
-        pages.append(requests.get(emu.url + res.read_path, params=params, headers=emu.auth_headers(),
-                                  timeout=60).content)
-        start += 500
-    return pages
+class _KeepingWriter(fastpath.FastSingerWriter):
+    """The tap's writer with its lines kept in its buffer instead of written to stdout."""
+
+    def flush(self) -> None:
+        """Keep the lines."""
 
 
 def record_lines(name: str, raw: bytes) -> tuple[int, bytes]:
     """(records, the bytes of their RECORD lines) of one raw page: the tap's own per-record path."""
     assert _TAP is not None
     stream = _TAP.streams[name]
-    writer = fastpath.FastSingerWriter()
+    writer = _KeepingWriter()
     body = fastpath.fast_json_loads(raw)
     count = 0
     for row in stream.extract_records(body.get("data")):
@@ -75,7 +56,7 @@ def record_lines(name: str, raw: bytes) -> tuple[int, bytes]:
         if record is None:
             continue
         for message in stream.build_record_messages(record):
-            writer._write(message)  # the probe keeps the lines instead of writing them
+            writer.write_message(message)
         count += 1
     lines = bytes(writer._pending)
     writer._pending.clear()

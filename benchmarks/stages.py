@@ -52,10 +52,11 @@ class _Sink(io.RawIOBase):
         return len(data)
 
 
-def stream_stages(emu: Emulator, tap: TapPipedrive, name: str, records: int, repeat: int) -> dict[str, float]:
-    """µs per record of each stage for one stream."""
+def fetch_pages(emu: Emulator, name: str, records: int) -> list[bytes]:
+    """The raw pages (500 rows) of the first ``records`` records of one stream's list."""
     res = CATALOGUE[name]
-    pages, start = [], 0
+    pages: list[bytes] = []
+    start = 0
     while start < records:
         params: dict[str, Any] = {"limit": 500}
         if res.read_version == 1:
@@ -68,6 +69,13 @@ def stream_stages(emu: Emulator, tap: TapPipedrive, name: str, records: int, rep
         pages.append(requests.get(emu.url + res.read_path, params=params, headers=emu.auth_headers(),
                                   timeout=60).content)
         start += 500
+    return pages
+
+
+def stream_stages(emu: Emulator, tap: TapPipedrive, name: str, records: int, repeat: int) -> dict[str, float]:
+    """µs per record of each stage for one stream."""
+    res = CATALOGUE[name]
+    pages = fetch_pages(emu, name, records)
     decoded = [json.loads(p)["data"] for p in pages]
     n = sum(len(d) for d in decoded)
     stream = tap.streams[name]
