@@ -111,7 +111,7 @@ class FieldDef:
         options = tuple(
             FieldOption(int(o["id"]), str(o.get("label", "")))
             for o in (record.get("options") or [])
-            if isinstance(o, Mapping) and o.get("id") is not None and str(o["id"]).lstrip("-").isdigit()
+            if isinstance(o, Mapping) and o.get("id") is not None and str(o["id"]).lstrip("-").isdecimal()
         )
         return cls(
             id=int(record.get("id") or 0),
@@ -127,7 +127,7 @@ class FieldDef:
         """The option id for ``value`` (an id, a numeric string, or a label, case-insensitive)."""
         if isinstance(value, bool):
             raise UnknownOptionError(f"{value!r} is not an option of field {self.name!r}")
-        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal()):
             wanted = int(value)
             if any(o.id == wanted for o in self.options):
                 return wanted

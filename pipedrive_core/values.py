@@ -62,7 +62,7 @@ def to_int(value: Any) -> int | None:
         return value
     if isinstance(value, Mapping):
         return to_int(value.get("value", value.get("id")))
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         return int(value.strip())
     number = to_number(value)
     if number is None:

@@ -167,7 +167,7 @@ def bookmark_from_state(value: Any) -> str:
 
     if isinstance(value, bool):
         raise BadBookmarkError(repr(value))
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdecimal()):
         seconds = float(value)
         if seconds > 1e11:  # milliseconds
             seconds /= 1000

@@ -220,3 +220,20 @@ def test_subfields_of_every_composite_type_are_planned():
     plan = CustomFieldPlan.build(FIELDS, mode="key", reserved=[])
     for item in plan._planned:
         assert [s for s, _, _ in item.v2_subfields] == list(SUBFIELDS.get(FIELDS[item.key].field_type, ()))
+
+
+@pytest.mark.parametrize("text", ["²", "³", "¹²", "-²", " ⁵ "])
+def test_digits_that_int_does_not_read_are_not_numbers(text: str) -> None:
+    """``str.isdigit`` accepts superscripts, which ``int`` refuses: such a value is not a number (null, or a bad
+    bookmark, a pagination error that names it), never a bare ``ValueError``."""
+    from pipedrive_core.http.errors import PaginationError
+    from pipedrive_core.pagination import next_start
+    from pipedrive_core.values import to_int
+    from tap_pipedrive.errors import BadBookmarkError
+    from tap_pipedrive.incremental import bookmark_from_state
+
+    assert to_int(text) is None
+    with pytest.raises(PaginationError):  # a typed stop that names the problem, not a bare ValueError
+        next_start({"additional_data": {"pagination": {"more_items_in_collection": True, "next_start": text}}})
+    with pytest.raises(BadBookmarkError):
+        bookmark_from_state(text)
