@@ -56,6 +56,14 @@ def to_number(value: Any) -> int | float | decimal.Decimal | None:  # noqa: PLR0
     return None
 
 
+def digits_int(text: str) -> int | None:
+    """The integer spelled by ASCII digits only (an id in a path, a query or a lease); ``None`` otherwise.
+
+    ``str.isdigit`` also accepts superscripts (``"²"``), which ``int`` refuses, and ``int`` reads other scripts'
+    digits (``"٣"``), which no id of Pipedrive's is spelled with."""
+    return int(text) if text.isascii() and text.isdecimal() else None
+
+
 def to_int(value: Any) -> int | None:
     """An integer from an id, a whole number, a numeric string or a v1 ``{"value": id}`` object."""
     if type(value) is int:

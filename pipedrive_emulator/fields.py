@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pipedrive_core.fields import ADDRESS_PARTS
+from pipedrive_core.values import digits_int
 
 from .envelope import ApiError, bad_request
 
@@ -367,8 +368,8 @@ def _option_ids(fdef: dict[str, Any], values: list[Any], *, strict: bool) -> lis
     out: list[int] = []
     for value in values:
         candidate = value
-        if not strict and isinstance(value, str) and value.strip().isdigit():
-            candidate = int(value)
+        if not strict and isinstance(value, str) and (number := digits_int(value.strip())) is not None:
+            candidate = number
         if isinstance(candidate, bool) or not isinstance(candidate, int):
             raise bad_request(f"Option of field '{fdef['key']}' must be an option id, got {value!r}")
         if candidate not in known:

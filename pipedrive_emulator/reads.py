@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipedrive_core.catalogue import Pagination, Resource
+from pipedrive_core.values import digits_int
 
 from . import include
 from .clock import iso_to_v1, parse_rfc3339
@@ -124,9 +125,10 @@ def int_param(req: Request, name: str, default: int, *, low: int = 0, high: int 
 def parse_key(resource: Resource, raw: str) -> int | str:
     """A path id in the resource's key type (404 for a non-numeric integer id, as Pipedrive)."""
     if resource.key_type == "integer" and resource.key in ("id",):
-        if not raw.isdigit():
+        key = digits_int(raw)
+        if key is None:
             raise bad_request(f"Parameter 'id' must be an integer, got {raw!r}")
-        return int(raw)
+        return key
     return raw
 
 
@@ -217,9 +219,10 @@ def _v1_filtered(resource: Resource, req: Request, rows: list[Row], *, archived:
         if value:
             wanted: int | str = value
             if key.endswith("_id"):
-                if not value.isdigit():
+                number = digits_int(value)
+                if number is None:
                     raise bad_request(f"Parameter '{key}' must be an integer")
-                wanted = int(value)
+                wanted = number
             rows = [r for r in rows if r.data.get(key) == wanted]
     return rows
 
@@ -370,9 +373,10 @@ def v2_filters(  # noqa: PLR0912 - one branch per query parameter Pipedrive acce
     for key in V2_EQUALITY_FILTERS:
         raw = q.get(key)
         if raw:
-            if not raw.isdigit():
+            number = digits_int(raw)
+            if number is None:
                 raise bad_request(f"Parameter '{key}' must be an integer")
-            filters.append(_equals("owner_id" if key == "assignee_id" else key, int(raw)))
+            filters.append(_equals("owner_id" if key == "assignee_id" else key, number))
     done = q.get("done") or q.get("is_done")
     if done in ("true", "false", "1", "0"):
         flag = done in ("true", "1")

@@ -41,6 +41,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 
+from pipedrive_core.values import digits_int
+
 logger = logging.getLogger("target_pipedrive")
 
 #: a run's lease lasts this long without renewal (a killed run blocks the next one at most this long)
@@ -456,10 +458,11 @@ def _dead_local_process(holder: str) -> bool:
     """Whether a lease holder (``host:pid:nonce``) is a process of this machine that has ended."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    pid = digits_int(pid_text)
+    if host != socket.gethostname() or pid is None:
         return False
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:  # exists, owned by someone else

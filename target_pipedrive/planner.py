@@ -31,6 +31,7 @@ from typing import Any
 
 from pipedrive_core.catalogue import CATALOGUE, Resource
 from pipedrive_core.fields import is_custom_key
+from pipedrive_core.values import digits_int
 from target_pipedrive.ledger import Intent, Ledger
 from target_pipedrive.ledger import Mapping as LedgerMapping
 from target_pipedrive.lookup import Finder, match_terms
@@ -295,7 +296,8 @@ class Planner:
                 f"(load {target} first, or remove the reference with a stream map)",
                 field=column,
             )
-        return int(pid) if pid.isdigit() else pid
+        number = digits_int(pid)
+        return pid if number is None else number
 
     def parent_of(self, view: BatchView, record: Mapping[str, Any], mapping: LedgerMapping | None) -> str | None:
         """The parent's id of a nested record: its column, else the one the ledger recorded."""

@@ -237,3 +237,13 @@ def test_digits_that_int_does_not_read_are_not_numbers(text: str) -> None:
         next_start({"additional_data": {"pagination": {"more_items_in_collection": True, "next_start": text}}})
     with pytest.raises(BadBookmarkError):
         bookmark_from_state(text)
+
+
+@pytest.mark.parametrize(("text", "number"), [("0", 0), ("42", 42), ("007", 7), ("²", None), ("¹²", None),
+                                              ("٣", None), ("１", None), ("-1", None), (" 1", None), ("1.0", None),
+                                              ("", None)])
+def test_ids_are_read_from_ascii_digits_only(text: str, number: int | None) -> None:
+    """Ids in paths, queries, leases and the ledger: ASCII digits, nothing ``int`` would stretch to read."""
+    from pipedrive_core.values import digits_int
+
+    assert digits_int(text) == number

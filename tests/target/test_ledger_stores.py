@@ -3,13 +3,14 @@ rows, batch reads, lease and migration of ledgers written by earlier versions.""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from target_pipedrive.ledger import Ledger, LedgerError, account_key
+from target_pipedrive.ledger import LEASE, Ledger, LedgerError, account_key
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 #: the tables as versions before company keys and parent ids created them
@@ -92,4 +93,21 @@ def test_lease_is_exclusive_per_account_and_released(store_url):
         two.acquire(wait_seconds=0)
     finally:
         for ledger in (one, two, elsewhere):
+            ledger.close()
+
+
+@pytest.mark.parametrize("pid", ["²", "٣", "１"])
+def test_a_lease_whose_pid_is_not_ascii_digits_is_held_by_another_run(store_url, pid):
+    """A holder on this machine whose pid is not ASCII digits is not a process this machine can check: it is
+    another run (the lease expires), never a crash while reading the holder."""
+    account = account_key("https://api.pipedrive.com", 7)
+    one, two = Ledger(store_url, account=account), Ledger(store_url, account=account)
+    try:
+        one.acquire(wait_seconds=0)
+        with one.engine.begin() as conn:
+            conn.execute(sa.update(LEASE).values(holder=f"{socket.gethostname()}:{pid}:nonce"))
+        with pytest.raises(LedgerError, match="another target-pipedrive run"):
+            two.acquire(wait_seconds=0.1, poll=0.05)
+    finally:
+        for ledger in (one, two):
             ledger.close()
