@@ -32,6 +32,8 @@ MARGIN = 1.25
 DERIVED_MAX = 16
 #: the answers whose shortest time is the latency
 LATENCY_SAMPLES = 32
+#: no request is sent ahead while this many pages (over every read of the run) wait for their readers
+EXTRA_BUFFER = 4
 
 
 class RequestBudget:

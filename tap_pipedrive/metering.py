@@ -45,7 +45,8 @@ class SilentTimer(metrics.Timer):
 
 def summary_line(stream: ApiStream) -> str:
     """``<stream>: N records, R requests, T tokens, W s waiting for the rate limit`` (with the parents a
-    per-parent child was read for, and the step-backs of offset reads that met a moving list)."""
+    per-parent child was read for, the step-backs of offset reads that met a moving list, and the offset pages
+    read ahead)."""
     stats = stream.stats
     parts = [f"{stats.records} records", f"{stats.requests} requests", f"{stats.tokens} tokens",
              f"{stats.waited:.1f} s waiting for the rate limit"]
@@ -54,6 +55,8 @@ def summary_line(stream: ApiStream) -> str:
         parts.append(f"read for {parents} parents")
     if stats.step_backs:
         parts.append(f"{stats.step_backs} step-backs over a moving list")
+    if stats.read_ahead:
+        parts.append(f"{stats.read_ahead} pages read ahead ({stats.read_ahead_unused} past the end or unused)")
     return f"{stream.name}: " + ", ".join(parts)
 
 

@@ -57,7 +57,7 @@ from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.pagination import next_token
 from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
-from tap_pipedrive.inflight import DERIVED_MAX
+from tap_pipedrive.inflight import DERIVED_MAX, EXTRA_BUFFER
 from tap_pipedrive.parallel import wait_for
 
 if TYPE_CHECKING:
@@ -76,8 +76,6 @@ FIRST_CUTS_MIN_PAGES = 2.0
 #: not cut again and again as windows finish)
 MAX_WINDOWS = 64
 WINDOWS_PER_SLOT = 2
-#: no request is sent ahead while this many pages (over every read of the run) wait for their readers
-EXTRA_BUFFER = 4
 
 @dataclass(frozen=True)
 class Watermark:

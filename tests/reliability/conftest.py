@@ -10,6 +10,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -310,3 +311,42 @@ def rewrite_answers(emu: Emulator, path_pattern: str,
         return answer, rule, req
 
     emu.handle = handle  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def read_ahead_logged() -> Iterator[None]:
+    """The tap's per-stream summary lines (INFO) in the logs of in-process runs, for :func:`read_ahead`."""
+    logger = logging.getLogger("tap-pipedrive")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def read_ahead(log: str, stream: str) -> int:
+    """Offset pages ``stream`` read ahead, from its summary line (0 when it read none)."""
+    found = re.search(rf"Summary {re.escape(stream)}: .*?(\d+) pages read ahead", log)
+    return int(found.group(1)) if found else 0
+
+
+def daily_runs(emu: Emulator, config: dict[str, Any], streams: list[str], budget: int, *,
+               each_day: Callable[[list[dict[str, Any]]], object] = lambda messages: None,
+               max_days: int = 12) -> list[SyncResult]:
+    """Runs of the tap, one a day under ``budget`` tokens, each resuming from the last STATE, until one completes;
+    ``each_day`` is given the messages of every day so far after each run."""
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), streams)
+    emu.limiter.daily_budget = budget
+    state: dict[str, Any] = {}
+    runs: list[SyncResult] = []
+    for _ in range(max_days):
+        emu.restore_budget()
+        run = sync(config, catalog=catalog, state=state)
+        runs.append(run)
+        each_day([m for r in runs for m in r.messages])
+        if run.exit_code == 0:
+            return runs
+        assert run.exit_code == 3, log_tail(run.log)
+        state = run.state or state
+    pytest.fail(f"not done after {max_days} days")

@@ -30,8 +30,18 @@ import pytest
 
 from pipedrive_core.catalogue import Pagination, Replication, Resource, active
 from pipedrive_emulator.server import Emulator
+from tap_pipedrive import pages
 from tap_pipedrive.reconcile import RECONCILABLE
-from tests.reliability.conftest import latest, log_tail, small_emulator, sync, tap_config, truth
+from tests.reliability.conftest import (
+    latest,
+    log_tail,
+    read_ahead,
+    read_ahead_logged,
+    small_emulator,
+    sync,
+    tap_config,
+    truth,
+)
 from tests.tap.conftest import SyncResult
 
 #: top-level lists with a row order that can move under a reader (one-answer lists cannot)
@@ -42,6 +52,8 @@ SIZES = {"deals": 90, "persons": 70, "organizations": 40, "activities": 40, "pro
          "files": 40, "call_logs": 40, "mail_threads": 40, "projects": 30, "tasks": 40, "roles": 30}
 CASES = [pytest.param(r, "full", id=f"{r.name}-full") for r in PAGED] + [
     pytest.param(r, "incremental", id=f"{r.name}-incremental") for r in INCREMENTAL]
+#: the reads paged by offset (incremental reads of /recents lists page /v1/recents by offset too)
+READ_AHEAD_CASES = [case for case in CASES if case.values[0].pagination is Pagination.OFFSET]
 
 
 @dataclass
@@ -159,6 +171,23 @@ def _assert_exact_after(messages: list[dict[str, Any]], emu: Emulator, res: Reso
 
 @pytest.mark.parametrize(("res", "mode"), CASES)
 def test_a_list_changing_between_page_requests_loses_nothing(res: Resource, mode: str) -> None:
+    _read_a_changing_list(res, mode)
+
+
+@pytest.mark.parametrize(("res", "mode"), READ_AHEAD_CASES)
+def test_an_offset_list_read_ahead_while_it_changes_loses_nothing(res: Resource, mode: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, with offset pages read ahead from the first page on (one more page in flight per page read): pages
+    are served out of order, pages past the end are asked, and the last page may be served before others."""
+    monkeypatch.setattr(pages, "READ_AHEAD_EVERY", 1)
+    with read_ahead_logged():
+        run = _read_a_changing_list(res, mode)
+    assert read_ahead(run.log, res.name) > 0, f"{res.name}: no page was read ahead"
+
+
+def _read_a_changing_list(res: Resource, mode: str) -> SyncResult:
+    """A read of ``res`` disturbed before every page request, then a quiet one, accounted exactly; the disturbed
+    run."""
     with small_emulator(seed=7, sizes=SIZES) as emu:
         if len(emu.store.tables[res.name].rows) < 2 * _page_size(emu, res):
             pytest.skip(f"{res.name}: the account holds a fixed few rows, one page")
@@ -190,6 +219,7 @@ def test_a_list_changing_between_page_requests_loses_nothing(res: Resource, mode
         quiet = sync(config, streams=[res.name], state=run.state)
         assert quiet.exit_code == 0, log_tail(quiet.log)
         _assert_exact_after([*before, *run.messages, *quiet.messages], emu, res, churn.deleted)
+        return run
 
 
 def _deleted_reports(messages: list[dict[str, Any]], stream: str) -> list[str]:
