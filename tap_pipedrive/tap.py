@@ -167,7 +167,8 @@ TAP_SETTINGS = th.PropertiesList(
         "max_requests_in_flight",
         th.IntegerType,
         description="The most list requests sent at once while one large list is read as update-time windows "
-        "(deals, persons, organizations, activities). Unset: derived from the rate limit and the measured "
+        "(deals, persons, organizations, activities) or an offset list is read ahead (notes, files, leads, ...). "
+        "Unset: derived from the rate limit and the measured "
         "latency (enough requests in flight to use the limit, no more). 1: one request at a time plus the "
         "next page, as a plain read. Every request still goes through the one rate limiter.",
     ),
