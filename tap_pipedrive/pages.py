@@ -49,6 +49,7 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pipedrive_core.catalogue import Pagination
@@ -170,11 +171,6 @@ class PageLoop:
         self.stream, self.context, self.plan, self.stats = stream, context, plan, stats
         self.guard = (OffsetGuard(stream.record_identity, plan.page_limit)
                       if plan.pagination is Pagination.OFFSET and plan.guard_offsets else None)
-        budget = stream.tap.request_budget
-        #: the run's request budget when this read may send offset pages past the next one: guarded top-level
-        #: reads only (a child's lists are short, and its read holds a parallel sync's lock)
-        self.budget: RequestBudget | None = (
-            budget if self.guard is not None and stream.parent_stream_type is None and budget.cap != 1 else None)
         #: pages sent past the next one, in list order (:meth:`read_ahead`)
         self.beyond: deque[Sent] = deque()
         #: requests read ahead and dropped, whose answers may still be coming
@@ -185,6 +181,15 @@ class PageLoop:
         self.steady_pages = 0
         self._pool: ThreadPoolExecutor | None = None
         self._counter: Any = None
+
+    @cached_property
+    def budget(self) -> RequestBudget | None:
+        """The run's request budget when this read may send offset pages past the next one: guarded top-level
+        reads only (a child's lists are short, and its read holds a parallel sync's lock)."""
+        if self.guard is None or self.stream.parent_stream_type is not None:
+            return None
+        budget = self.stream.tap.request_budget
+        return None if budget.cap == 1 else budget
 
     def send(self, token: Token, *, ahead: bool) -> Sent:
         """Prepare the page at ``token`` (a checkpoint first, after the first page) and send it, in the
