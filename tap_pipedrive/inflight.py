@@ -20,6 +20,10 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import requests
 
 #: Pipedrive's smallest burst per 2-second window (API token, Lite plan): the assumption until the server says
 SMALLEST_BURST = 20
@@ -116,3 +120,8 @@ class RequestBudget:
 def limiter_rate(burst: Callable[[], int | None], window: float) -> Callable[[], float]:
     """The sends per second a limiter with this burst and window allows (Pipedrive's smallest burst while unknown)."""
     return lambda: (burst() or SMALLEST_BURST) / window
+
+
+def elapsed_seconds(response: requests.Response) -> float | None:
+    """Seconds from sending a request to its answer's headers (the time :meth:`RequestBudget.release` samples)."""
+    return response.elapsed.total_seconds() if response.elapsed else None

@@ -56,7 +56,7 @@ from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.http.errors import PaginationError
 from pipedrive_core.pagination import next_token
-from tap_pipedrive.inflight import DERIVED_MAX, EXTRA_BUFFER
+from tap_pipedrive.inflight import DERIVED_MAX, EXTRA_BUFFER, elapsed_seconds
 from tap_pipedrive.parallel import wait_for
 
 if TYPE_CHECKING:
@@ -159,8 +159,7 @@ def _elapsed(future: Future[requests.Response]) -> float | None:
     """Seconds the answer of a finished request took (``None`` for an error)."""
     if future.cancelled() or future.exception() is not None:
         return None
-    elapsed = future.result().elapsed
-    return elapsed.total_seconds() if elapsed else None
+    return elapsed_seconds(future.result())
 
 
 class PageLoop:
@@ -253,15 +252,23 @@ class PageLoop:
         spent = not sent.future.cancel()
         if spent:
             self.unused.append(sent.future)
-            self.stats.requests += 1
-            self.stats.tokens += self.stream.token_cost(self.plan)
+            self.count_request()
             self.stats.read_ahead_unused += 1
-            if self._counter is not None:
-                self._counter.increment()
+        self.give_back_slot(sent)
+        return spent
+
+    def count_request(self) -> None:
+        """One request of this read spent: in the stream's summary and singer-sdk's request counter."""
+        self.stats.requests += 1
+        self.stats.tokens += self.stream.token_cost(self.plan)
+        self._counter.increment()
+
+    def give_back_slot(self, sent: Sent) -> None:
+        """The budget slot of a page read ahead, once its answer is in (now, when it is)."""
         if sent.slot and self.budget is not None:
+            sent.slot = False
             budget = self.budget
             sent.future.add_done_callback(lambda f: budget.release(_elapsed(f)))
-        return spent
 
     def discard_all(self) -> int:
         """Every page read ahead is no longer wanted (the list ended, or moved under the reader); how many of
@@ -282,10 +289,7 @@ class PageLoop:
         try:
             return sent.future.result() if sent.future.done() else self.wait(sent.future.result)
         finally:
-            if sent.slot and self.budget is not None:
-                sent.slot = False
-                budget = self.budget
-                sent.future.add_done_callback(lambda f: budget.release(_elapsed(f)))
+            self.give_back_slot(sent)
 
     def reading(self) -> AbstractContextManager[None]:
         """This read as open in its thread, for a parallel sync's gate (nothing in a sequential one)."""
@@ -329,7 +333,7 @@ class PageLoop:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _pages(self) -> Iterator[dict[str, Any]]:
-        stream, stats, guard, counter = self.stream, self.stats, self.guard, self._counter
+        stream, stats, guard = self.stream, self.stats, self.guard
         token: Token = None
         pending: Sent | None = self.send(None, ahead=False)
         try:
@@ -337,9 +341,7 @@ class PageLoop:
                 sent, pending = pending, None
                 stream.settle()  # the consumer asked past the previous page's last record: it is written
                 response = self.answer(sent)
-                counter.increment()
-                stats.requests += 1
-                stats.tokens += stream.token_cost(self.plan)
+                self.count_request()
                 stream.update_sync_costs(sent.prepared, response, self.context)
                 records = list(stream.parse_response(response))
                 if guard is not None and isinstance(token, int) and not guard.overlaps(token, records):

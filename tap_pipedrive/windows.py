@@ -57,7 +57,7 @@ from pipedrive_core.catalogue import Pagination
 from pipedrive_core.http import body_of, release_raw_body
 from pipedrive_core.pagination import next_token
 from tap_pipedrive.incremental import epoch_seconds, from_epoch_seconds
-from tap_pipedrive.inflight import DERIVED_MAX, EXTRA_BUFFER
+from tap_pipedrive.inflight import DERIVED_MAX, EXTRA_BUFFER, elapsed_seconds
 from tap_pipedrive.parallel import wait_for
 
 if TYPE_CHECKING:
@@ -504,7 +504,7 @@ class WindowedRead:
         try:  # an error ends the read like any of its requests' (the dispatcher hands it to the reader)
             prepared = self.stream.page_request(self.context, plan, None)
             response = self.stream.send_prepared(prepared, self.context)
-            elapsed = response.elapsed.total_seconds() if response.elapsed else None
+            elapsed = elapsed_seconds(response)
         finally:
             self.budget.release(elapsed)
             with self._cond:
@@ -555,7 +555,7 @@ class WindowedRead:
         nxt: Any = None
         try:
             response = future.result()
-            elapsed = response.elapsed.total_seconds() if response.elapsed else None
+            elapsed = elapsed_seconds(response)
             page.response = response
             body = body_of(response)
             release_raw_body(response)
