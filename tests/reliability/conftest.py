@@ -331,22 +331,26 @@ def read_ahead(log: str, stream: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def daily_runs(emu: Emulator, config: dict[str, Any], streams: list[str], budget: int, *,
+def daily_runs(emu: Emulator, config: dict[str, Any], streams: Iterable[str], budget: int, *,
+               state: dict[str, Any] | None = None,
                each_day: Callable[[list[dict[str, Any]]], object] = lambda messages: None,
                max_days: int = 12) -> list[SyncResult]:
-    """Runs of the tap, one a day under ``budget`` tokens, each resuming from the last STATE, until one completes;
-    ``each_day`` is given the messages of every day so far after each run."""
+    """Runs of the tap, one a day under ``budget`` tokens, each resuming from the last STATE (the first from
+    ``state``), until one completes; every run the budget stopped says so in one clear line. ``each_day`` is given
+    the messages of every day so far after each run."""
     catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), streams)
     emu.limiter.daily_budget = budget
-    state: dict[str, Any] = {}
+    state = state or {}
     runs: list[SyncResult] = []
     for _ in range(max_days):
-        emu.restore_budget()
+        emu.restore_budget()  # a new day
         run = sync(config, catalog=catalog, state=state)
         runs.append(run)
         each_day([m for r in runs for m in r.messages])
         if run.exit_code == 0:
             return runs
         assert run.exit_code == 3, log_tail(run.log)
+        assert "daily API token budget" in run.log and "rerun after" in run.log
+        assert "Traceback" not in run.log
         state = run.state or state
     pytest.fail(f"not done after {max_days} days")

@@ -17,6 +17,7 @@ from tests.reliability.conftest import (
     FAST,
     MATRIX_STREAMS,
     assert_exact,
+    daily_runs,
     duplicates,
     log_tail,
     signalled_messages,
@@ -27,7 +28,7 @@ from tests.reliability.conftest import (
     truth,
 )
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
-from tests.reliability.test_tap_interruptions import OAUTH, _day_by_day, _spend_of_a_quiet_rerun
+from tests.reliability.test_tap_interruptions import OAUTH, _spend_of_a_quiet_rerun
 from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
@@ -44,7 +45,7 @@ def test_daily_budget_runs_out_mid_parallel_full_sync_then_next_day_completes_wi
     full, floor = _spend_of_a_quiet_rerun()
     budget = floor + (full - floor) * 2 // 5
     with small_emulator(latency_ms=2, jitter_ms=3) as emu:
-        runs = _day_by_day(emu, tap_config(emu, **PARALLEL), {}, budget)
+        runs = daily_runs(emu, tap_config(emu, **PARALLEL), MATRIX_STREAMS, budget, max_days=8)
         assert len(runs) >= 2, "the budget never ran out"
         before: list[dict[str, Any]] = []
         for run in runs:

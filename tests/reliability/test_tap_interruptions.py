@@ -22,9 +22,9 @@ from tests.reliability.conftest import (
     FAST,
     MATRIX_STREAMS,
     REPO,
-    SyncResult,
     assert_exact,
     cli_env,
+    daily_runs,
     log_tail,
     on_request,
     parse_lines,
@@ -57,30 +57,11 @@ def _spend_of_a_quiet_rerun(**kwargs: Any) -> tuple[int, int]:
         return full, probe.limiter.spent - spent
 
 
-def _day_by_day(emu: Emulator, config: dict[str, Any], state: dict[str, Any], budget: int,
-                max_days: int = 8) -> list[SyncResult]:
-    """Run the tap once a day under ``budget`` tokens, resuming from the last state, until a run completes."""
-    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), MATRIX_STREAMS)
-    emu.limiter.daily_budget = budget
-    runs: list[SyncResult] = []
-    for _ in range(max_days):
-        emu.restore_budget()  # a new day
-        result = sync(config, catalog=catalog, state=state)
-        runs.append(result)
-        if result.exit_code == 0:
-            return runs
-        assert result.exit_code == 3, log_tail(result.log)
-        assert "daily API token budget" in result.log and "rerun after" in result.log
-        assert "Traceback" not in result.log
-        state = result.state or state
-    raise AssertionError(f"not done after {max_days} days")
-
-
 def test_daily_budget_runs_out_mid_full_sync_then_next_day_completes_without_gap():
     full, floor = _spend_of_a_quiet_rerun()  # every day's run spends the floor before it gets anywhere
     budget = floor + (full - floor) * 2 // 5
     with small_emulator() as emu:
-        runs = _day_by_day(emu, tap_config(emu), {}, budget)
+        runs = daily_runs(emu, tap_config(emu), MATRIX_STREAMS, budget, max_days=8)
         assert len(runs) >= 2, "the budget never ran out"
         assert runs[0].counts["deals"] > 0  # the first day got somewhere
         assert_exact([m for r in runs for m in r.messages], emu)
@@ -101,7 +82,7 @@ def test_daily_budget_runs_out_mid_incremental_sync_then_next_day_completes_with
     spent = emu.limiter.spent
     sync(config, streams=MATRIX_STREAMS, state=first.state)  # a probe of what the increment costs
     cost = emu.limiter.spent - spent
-    runs = _day_by_day(emu, config, first.state, cost * 2 // 3)
+    runs = daily_runs(emu, config, MATRIX_STREAMS, cost * 2 // 3, state=first.state, max_days=8)
     assert len(runs) >= 2, "the budget never ran out"
     assert_exact([*first.messages, *(m for r in runs for m in r.messages)], emu)
     assert changed["notes"] <= {r["id"] for run in runs for r in run.records["notes"]}
