@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", default=",".join(READ_STREAMS))
     parser.add_argument("--profile", default=None, help="also one run under cProfile into this file")
     parser.add_argument("--pyspy", default=None, help="also one run under py-spy (all threads) into this file")
+    parser.add_argument("--gil", action="store_true",
+                        help="py-spy samples only the thread holding the GIL (where the CPU of a GIL-bound tap goes)")
     parser.add_argument("--startup", action="store_true", help="also measure --discover (fixed cost)")
     parser.add_argument("--entry", default="benchmarks.entry", help="module that runs the tap")
     parser.add_argument("--start-date", default="2000-01-01T00:00:00Z",
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             import subprocess  # noqa: PLC0415
 
             spy = Path(sys.executable).with_name("py-spy")
-            subprocess.run([str(spy), "record", "-r", "250", "-f", "raw", "-o", args.pyspy, "--", *cmd], cwd=ROOT,
+            subprocess.run([str(spy), "record", "-r", "250", "-f", "raw", "-o", args.pyspy,
+                            *(["--gil"] if args.gil else []), "--", *cmd], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
             print_spy(Path(args.pyspy))
         if args.profile:

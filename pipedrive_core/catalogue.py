@@ -86,6 +86,9 @@ class Resource:
     page_limit: int = 500
     replication: Replication = Replication.FULL
     replication_key: str | None = None
+    #: the column holding when a record was added: where records never updated (``replication_key`` null until
+    #: their first change) are found by the time they were added
+    added_key: str = "add_time"
     recents_item: str | None = None  #: ``items=`` value of ``/v1/recents`` covering this resource
     fields_resource: str | None = None  #: name of the ``*_fields`` resource describing custom fields
     parent: str | None = None  #: parent resource name for nested reads
@@ -570,6 +573,7 @@ RESOURCES: tuple[Resource, ...] = (
         pagination=Pagination.NONE,
         replication=Replication.RECENTS,
         replication_key="modified",
+        added_key="created",
         recents_item="user",
         writes=Writes(create_path="/v1/users", update_path="/v1/users/{id}", update_method=UpdateMethod.PUT),
         write_rank=30,

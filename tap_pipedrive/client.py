@@ -522,9 +522,9 @@ class PipedriveStream(ApiStream):
         path, params = self.base_path(context)
         params.pop("include_fields", None)
         if res.read_version == 2:
-            params.update(sort_by="add_time", sort_direction="asc")
+            params.update(sort_by=res.added_key, sort_direction="asc")
         else:
-            params["sort"] = "add_time ASC"
+            params["sort"] = f"{res.added_key} ASC"
         params["limit"] = 1
         client = PipedriveClient(self.tap.client_config, session=self.tap.session)
         body = client.request("GET", path, params=params, resource=res.name)
@@ -534,7 +534,7 @@ class PipedriveStream(ApiStream):
         first = data[0] if isinstance(data, list) and data and isinstance(data[0], Mapping) else None
         if first is None:
             return not data  # an empty list: nothing to miss
-        added = normalize_timestamp(first.get("add_time"))
+        added = normalize_timestamp(first.get(res.added_key))
         return added is not None and added >= start
 
     def added_since_plan(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> ReadPlan | None:
@@ -551,9 +551,9 @@ class PipedriveStream(ApiStream):
             return None
         path, params = self.base_path(context)
         if res.read_version == 2:
-            params.update(sort_by="add_time", sort_direction="desc")
+            params.update(sort_by=res.added_key, sort_direction="desc")
         elif res.pagination is not Pagination.NONE:
-            params["sort"] = "add_time DESC"
+            params["sort"] = f"{res.added_key} DESC"
         # the previous complete read's pass saw everything added before that read began (its second inclusive:
         # a record added in that very second is read once more, never missed)
         floor = plan.floor
@@ -567,8 +567,9 @@ class PipedriveStream(ApiStream):
         rk = self.replication_key or "update_time"
         self._plan = plan
         ordered = plan.pagination is not Pagination.NONE
+        added_key = self.resource.added_key
         for record in self.request_records(context):
-            added = normalize_timestamp(record.get("add_time"))
+            added = normalize_timestamp(record.get(added_key))
             if added is None or (plan.floor and added < plan.floor):
                 if ordered:
                     break  # newest first: everything further was added before the floor

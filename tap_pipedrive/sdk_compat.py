@@ -115,7 +115,15 @@ class CompatStream(RESTStream[Any]):
     @override
     def _increment_stream_state(self, latest_record: dict[str, Any], *,
                                 context: Mapping[str, Any] | None = None) -> None:
-        super()._increment_stream_state(latest_record, context=context)
+        key = self.replication_key
+        if (self.replication_method == "INCREMENTAL" and key and latest_record
+                and key in latest_record and latest_record[key] is None):
+            # Pipedrive leaves ``update_time`` null until a record is first changed: such a record moves no
+            # bookmark, which is expected, and singer-sdk would log a "New replication value is null" warning for
+            # every one of them. Only the stream's state entry, which singer-sdk creates first, is kept.
+            self.get_context_state(context)
+        else:
+            super()._increment_stream_state(latest_record, context=context)
         self.bookmark_advanced(context)
 
     def record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:

@@ -75,6 +75,14 @@ def test_schema_declares_the_key_and_every_property_nullable(res: Resource) -> N
     assert not not_nullable
 
 
+@pytest.mark.parametrize("res", [r for r in RESOURCES if r.replication_key], ids=_name)
+def test_incremental_resources_declare_their_update_and_added_times(res: Resource) -> None:
+    """Records never updated are found by the time they were added (``added_key``): both columns exist."""
+    properties = schema_of(res.name)["properties"]
+    assert res.replication_key in properties
+    assert properties.get(res.added_key, {}).get("format") == "date-time"
+
+
 @pytest.mark.parametrize("res", RESOURCES, ids=_name)
 def test_timestamp_date_and_time_columns_have_a_format(res: Resource) -> None:
     """Every string column named like a timestamp, date or time of day, nested ones too, is typed."""
