@@ -341,6 +341,13 @@ class TapPipedrive(CompatTap):
         """The account's custom-field definitions, fetched once per run and resource."""
         return FieldDefinitions(PipedriveClient(self.client_config, session=self.session))
 
+    def prefetch_field_definitions(self) -> None:
+        """Fetch the custom-field definitions every stream's schema needs side by side, before the streams are
+        built one after another (one round trip instead of one per set; :meth:`FieldDefinitions.prefetch`)."""
+        self.field_definitions.prefetch(
+            cls.resource.fields_resource for cls in STREAM_CLASSES.values()
+            if cls.resource.has_custom_fields and cls.resource.fields_resource)
+
     def field_records(self, fields_resource: str) -> list[dict[str, Any]]:
         """Raw field definitions of a ``*_fields`` resource, fetched once per run."""
         try:
@@ -522,6 +529,7 @@ class TapPipedrive(CompatTap):
     # -- streams and state ----------------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
         """One stream per active catalogue resource, plus search streams when search_terms is set."""
+        self.prefetch_field_definitions()
         streams: list[Stream] = [cls(self, self.stream_schema(cls.resource)) for cls in STREAM_CLASSES.values()]
         terms = self.config.get("search_terms") or {}
         for name, cls in search_stream_classes().items():
