@@ -7,6 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+#: the rows of scenario 1 in results (``ours_parallel``: runs from before five streams at once became the default)
+ROWS_OF_SCENARIO_1 = ("ours", "ours_sequential", "ours_parallel", "peer")
+
 
 def _f(value: Any, digits: int = 2) -> str:
     if value is None:
@@ -62,7 +65,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if s1:
         out += ["## 1. Tap full sync", "", *_run_of(s1)]
         rows = []
-        for who in ("ours", "ours_parallel", "peer"):
+        for who in ROWS_OF_SCENARIO_1:
             r = s1.get(who)
             if not r:
                 continue
@@ -151,8 +154,9 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     labels, values = [], []
     s1 = res.get("scenario1") or {}
-    short = {"ours": "ours", "ours_parallel": "ours, 5 streams\nat once", "peer": "singer-io 2.1.0"}
-    for who in ("ours", "ours_parallel", "peer"):
+    short = {"ours": "ours", "ours_sequential": "ours, one stream\nafter another",
+             "ours_parallel": "ours, 5 streams\nat once", "peer": "singer-io 2.1.0"}
+    for who in ROWS_OF_SCENARIO_1:
         if s1.get(who):
             labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
             values.append(s1[who]["records_per_s"])

@@ -34,6 +34,9 @@ T = TypeVar("T")
 #: the most streams read at once: every worker has up to two connections (its page and the prefetched one),
 #: and the HTTP connection pool keeps ten per host
 MAX_PARALLEL_STREAMS = 5
+#: streams read at once unless ``parallel_streams`` says otherwise: while one stream starts (its first page, the
+#: questions before its windows) or ends (its last windows), the others keep the requests in flight
+DEFAULT_PARALLEL_STREAMS = MAX_PARALLEL_STREAMS
 
 
 class RunCancelled(RunStopped):

@@ -34,7 +34,7 @@ from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
 from tap_pipedrive.file_content import FileContent, content_for
 from tap_pipedrive.inflight import RequestBudget, limiter_rate
 from tap_pipedrive.metering import cost_overview
-from tap_pipedrive.parallel import MAX_PARALLEL_STREAMS, RunCancelled, SyncGate
+from tap_pipedrive.parallel import DEFAULT_PARALLEL_STREAMS, MAX_PARALLEL_STREAMS, RunCancelled, SyncGate
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
@@ -157,11 +157,12 @@ TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "parallel_streams",
         th.IntegerType,
-        default=1,
+        default=DEFAULT_PARALLEL_STREAMS,
         description="How many top-level streams (each with its children) are read at once, 1 to "
-        f"{MAX_PARALLEL_STREAMS}. 1 reads them one after another. More overlaps the waits for Pipedrive's answers "
-        "(every request still goes through the one rate limiter, which paces them all); records of different "
-        "streams then interleave in the output, and every STATE covers only records already written.",
+        f"{MAX_PARALLEL_STREAMS}. More overlaps the waits for Pipedrive's answers (every request still goes "
+        "through the one rate limiter, which paces them all); records of different streams interleave in the "
+        "output, every STATE covers only records already written, and a stream that stops the run stops the "
+        "others at their next page. 1 reads them one after another.",
     ),
     th.Property(
         "max_requests_in_flight",
@@ -454,7 +455,7 @@ class TapPipedrive(CompatTap):
         """singer-sdk's sequential sync (``sync_all``), or with ``parallel_streams`` > 1 the top-level streams
         read by that many workers (:mod:`tap_pipedrive.parallel`); streams of other kinds (searches, deleted
         records) follow one after another."""
-        workers = int(self.config.get("parallel_streams") or 1)
+        workers = int(self.config.get("parallel_streams") or DEFAULT_PARALLEL_STREAMS)
         streams = [s for s in self.streams.values()
                    if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
         parallel = [s for s in streams if type(s) in STREAM_CLASSES.values()]
