@@ -343,8 +343,9 @@ class TapPipedrive(CompatTap):
         return FieldDefinitions(PipedriveClient(self.client_config, session=self.session))
 
     def prefetch_field_definitions(self) -> None:
-        """Fetch the custom-field definitions every stream's schema needs side by side, before the streams are
-        built one after another (one round trip instead of one per set; :meth:`FieldDefinitions.prefetch`)."""
+        """Fetch the custom-field definitions every stream's schema needs side by side, before the catalog's
+        streams are planned or the streams built one after another (one round trip instead of one per set;
+        :meth:`FieldDefinitions.prefetch`)."""
         self.field_definitions.prefetch(
             cls.resource.fields_resource for cls in STREAM_CLASSES.values()
             if cls.resource.has_custom_fields and cls.resource.fields_resource)
@@ -556,6 +557,7 @@ class TapPipedrive(CompatTap):
         """
         catalog = self.input_catalog
         if catalog is not None:
+            self.prefetch_field_definitions()
             for entry in catalog.streams:
                 resource = CATALOGUE.get(entry.tap_stream_id)
                 plan = self.custom_field_plan(resource) if resource is not None else None

@@ -15,7 +15,7 @@ from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.streams import STREAM_CLASSES
 from tap_pipedrive.tap import TapPipedrive
 
-from .conftest import base_config
+from .conftest import base_config, catalog_for
 
 #: how long a definitions request waits for the others before the test calls the start-up sequential
 PATIENCE_S = 10.0
@@ -53,11 +53,15 @@ def _hold_until_all_arrive(emu: Emulator, paths: set[str]) -> dict[str, Any]:
     return seen
 
 
-def test_field_definitions_are_fetched_side_by_side_once_each(fresh_emulator: Emulator) -> None:
+@pytest.mark.parametrize("with_catalog", [False, True], ids=["discovery", "sync-with-catalog"])
+def test_field_definitions_are_fetched_side_by_side_once_each(fresh_emulator: Emulator, with_catalog: bool) -> None:
+    """Discovery builds every stream's schema; a sync given a catalog plans the catalog's custom columns first."""
     paths = _definition_paths()
     assert len(paths) >= 2
+    config = base_config(fresh_emulator)
+    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), ["deals"]) if with_catalog else None
     seen = _hold_until_all_arrive(fresh_emulator, paths)
-    tap = TapPipedrive(config=base_config(fresh_emulator), parse_env_config=False, validate_config=True)
+    tap = TapPipedrive(config=config, catalog=catalog, parse_env_config=False, validate_config=True)
     assert tap.streams
     assert seen["overlapped"], "the definitions were asked one after another"
     assert sorted(seen["served"]) == sorted(paths)  # once each: no request more than building the streams needs
