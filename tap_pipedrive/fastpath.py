@@ -251,20 +251,29 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
 
 
+#: what :func:`_small_float` looks for, each a literal pattern on its own: ``re`` finds a literal about twice as
+#: fast as ``bytes.find`` does ``e-`` in JSON text full of ``e``s (an alternation of the two would be slower still)
+_EXPONENT = re.compile(rb"e-")
+_LEADING_ZEROS = re.compile(rb"0\.0000")
+
+
 def _small_float(body: bytes) -> bool:
     """Whether orjson wrote a float below 1e-4 in magnitude, which Python spells ``1e-05``/``2.5e-07`` and orjson
     ``0.00001``/``2.5e-7``. Text that merely looks like one (``e-5`` in a string) says yes too, which only costs
     the exact path."""
-    at = body.find(b"e-")
-    while at > 0:
-        if body[at - 1] in _DIGITS and body[at + 2 : at + 3].isdigit() and not body[at + 3 : at + 4].isdigit():
+    hit = _EXPONENT.search(body)
+    while hit is not None:
+        at = hit.start()
+        if (at > 0 and body[at - 1] in _DIGITS and body[at + 2 : at + 3].isdigit()
+                and not body[at + 3 : at + 4].isdigit()):
             return True
-        at = body.find(b"e-", at + 2)
-    at = body.find(b"0.0000")
-    while at > 0:
-        if body[at - 1] in b",:[-":
+        hit = _EXPONENT.search(body, at + 2)
+    hit = _LEADING_ZEROS.search(body)
+    while hit is not None:
+        at = hit.start()
+        if at > 0 and body[at - 1] in b",:[-":
             return True
-        at = body.find(b"0.0000", at + 6)
+        hit = _LEADING_ZEROS.search(body, at + 6)
     return False
 
 
