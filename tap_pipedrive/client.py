@@ -48,6 +48,7 @@ from tap_pipedrive.incremental import (
 from tap_pipedrive.metering import RunCounter, SilentTimer
 from tap_pipedrive.pages import ReadStats, page_records
 from tap_pipedrive.pagination import RecentsPaginator, V1OffsetPaginator, V2CursorPaginator
+from tap_pipedrive.parallel import before_read
 from tap_pipedrive.sdk_compat import CompatStream
 from tap_pipedrive.windows import WindowedRead, windowed_records
 
@@ -527,7 +528,7 @@ class PipedriveStream(ApiStream):
             params["sort"] = f"{res.added_key} ASC"
         params["limit"] = 1
         client = PipedriveClient(self.tap.client_config, session=self.tap.session)
-        body = client.request("GET", path, params=params, resource=res.name)
+        body = before_read(self, lambda: client.request("GET", path, params=params, resource=res.name))
         self.stats.requests += 1
         self.stats.tokens += res.read_token_cost
         data = body.get("data") if isinstance(body, Mapping) else None

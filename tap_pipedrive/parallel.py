@@ -98,6 +98,22 @@ class SyncGate:
         self.raise_if_stopped()
         return result
 
+    def between_reads(self, wait: Callable[[], T]) -> T:
+        """``wait()`` (a request a stream sends before its read begins, such as the start-date question) with the
+        lock let go when this thread is a worker with no page loop open: nothing of its stream is half-written
+        then, so a STATE another worker writes meanwhile holds this stream as its last checkpoint left it. Raises
+        :class:`RunCancelled` if the run stopped meanwhile."""
+        local = self._local
+        if not (getattr(local, "inside", False) and getattr(local, "reads", 0) == 0):
+            return wait()
+        self._lock.release()
+        try:
+            result = wait()
+        finally:
+            self._lock.acquire()
+        self.raise_if_stopped()
+        return result
+
     def exclusive(self) -> AbstractContextManager[object]:
         """The lock itself, for a thread that is not a worker (the signal handler's STATE)."""
         return self._lock
@@ -115,6 +131,13 @@ class SyncGate:
         """Raise :class:`RunCancelled` once another worker stopped the run."""
         if self._stopped.is_set():
             raise RunCancelled("stopped with the run")
+
+
+def before_read(stream: Any, answer: Callable[[], T]) -> T:
+    """``answer()`` (a request sent before the stream's read begins); in a parallel sync through the stream's gate
+    (:meth:`SyncGate.between_reads`: the lock let go while no page loop of this worker is open)."""
+    gate = stream.tap.sync_gate
+    return answer() if gate is None else gate.between_reads(answer)
 
 
 def wait_for(stream: Any, answer: Callable[[], T], checkpoint: Callable[[], None] | None = None) -> T:
