@@ -112,7 +112,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         out += ["", f"Tap ÷ download-only: **{_f(s3['tap_over_baseline'])}** of the baseline's rate. cProfile "
                 f"total: {_f(s3.get('profile_total_s'))} s.", ""]
         if s3.get("hotspots"):
-            out += ["Top functions by own time (cProfile of the tap at zero latency):", ""]
+            out += ["Top functions by own time (cProfile of the tap at zero latency, one stream after another: "
+                    "cProfile sees only the thread that writes the records):", ""]
             out += _table(["function", "own s", "cumulative s", "calls"],
                           [[h["function"], h["tottime"], h["cumtime"], h["ncalls"]] for h in s3["hotspots"]])
             out += [""]
@@ -133,7 +134,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         out += ["## 5. Peak memory (RSS)", "", *_run_of(s5)]
         rows = [[m["label"], m["small_n"], m["small_mb"], m["large_n"], m["large_mb"], m["change_pct"]]
                 for m in s5["rows"]]
-        out += _table(["process", "N records", "peak MB at N", "10 × N records", "peak MB at 10 × N", "change %"],
+        out += _table(["process", "records, smaller run", "peak MB", "records, larger run", "peak MB", "change %"],
                       rows)
         out += ["", f"Within ±20 % — {_target(s5.get('target_met'))}.", ""]
     if res.get("notes"):
@@ -191,8 +192,8 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     rows = s5.get("rows") or []
     width = 0.35
     xs = range(len(rows))
-    ax.bar([x - width / 2 for x in xs], [r["small_mb"] for r in rows], width, label="N")
-    ax.bar([x + width / 2 for x in xs], [r["large_mb"] for r in rows], width, label="10 × N")
+    ax.bar([x - width / 2 for x in xs], [r["small_mb"] for r in rows], width, label="smaller run")
+    ax.bar([x + width / 2 for x in xs], [r["large_mb"] for r in rows], width, label="larger run")
     ax.set_xticks(list(xs), [r["label"] for r in rows], fontsize=8)
     ax.set_ylabel("peak RSS (MB)")
     ax.set_title("Scenario 5: peak memory")

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -257,6 +257,42 @@ def on_request(emu: Emulator, path_pattern: str, nth: int, action: Callable[[], 
         return original(method, target, headers, raw)
 
     emu.handle = handle  # type: ignore[method-assign]
+
+
+@dataclasses.dataclass
+class Together:
+    """What :func:`hold_until_together` saw: the requests of each kind, and whether the first ones overlapped."""
+
+    seen: Counter[str] = dataclasses.field(default_factory=Counter)
+    overlapped: bool = True
+
+
+def hold_until_together(emu: Emulator, kind: Callable[[str, dict[str, str]], str | None], kinds: int,
+                        patience: float = 10.0) -> Together:
+    """Make the first request of each kind (``kind(path, query)``, ``None`` for other requests) wait until the
+    first one of all ``kinds`` kinds has arrived, up to ``patience`` seconds: a client that sends them one after
+    another makes the first one wait in vain, and ``overlapped`` turns false."""
+    together = threading.Barrier(kinds)
+    result = Together()
+    lock = threading.Lock()
+    original = emu.handle
+
+    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
+        split = urlsplit(target)
+        which = kind(split.path, dict(parse_qsl(split.query)))
+        if which is not None:
+            with lock:
+                result.seen[which] += 1
+                first = result.seen[which] == 1
+            if first:
+                try:
+                    together.wait(patience)
+                except threading.BrokenBarrierError:
+                    result.overlapped = False
+        return original(method, target, headers, raw)
+
+    emu.handle = handle  # type: ignore[method-assign]
+    return result
 
 
 def log_tail(log: str, lines: int = 15) -> str:

@@ -15,6 +15,7 @@ from tests.reliability.conftest import (
     MATRIX_STREAMS,
     TARGET_FAST,
     assert_exact,
+    daily_runs,
     log_tail,
     sync,
     tap_config,
@@ -67,21 +68,9 @@ def test_soak_tap_full_sync_day_by_day_under_budget_and_faults():
     with Emulator(seed=21, scale=0.5, custom_fields_per_entity=10) as emu:
         _random_faults(emu, READ_FAULTS, 0.02, method="GET")
         config = tap_config(emu, request_timeout=0.5, max_retries=8, page_size=25)
-        emu.limiter.daily_budget = 700
-        outputs: list[dict[str, Any]] = []
-        state: dict[str, Any] = {}
-        for day in range(40):
-            emu.restore_budget()
-            result = sync(config, streams=MATRIX_STREAMS, state=state)
-            outputs += result.messages
-            state = result.state or state
-            if result.exit_code == 0:
-                break
-            assert result.exit_code == 3, log_tail(result.log)
-        else:
-            pytest.fail("never completed")
-        assert day >= 2, "the budget never ran out"
-        assert_exact(outputs, emu)
+        runs = daily_runs(emu, config, MATRIX_STREAMS, 700, max_days=40)
+        assert len(runs) >= 3, "the budget never ran out"
+        assert_exact([m for run in runs for m in run.messages], emu)
 
 
 def test_soak_target_creates_and_updates_under_random_write_faults(tmp_path: Path):

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -27,6 +25,7 @@ from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.windows import WindowedRead
 from tests.reliability.conftest import (
     daily_runs,
+    hold_until_together,
     latest,
     log_tail,
     read_ahead_logged,
@@ -122,33 +121,22 @@ def test_the_question_before_cutting_goes_out_beside_the_first_windows_chain(res
     window's second page goes out at the same time instead of after its answer. Every request, the question
     included, is in the stream's summary count."""
     path = res.read_path.split("?", 1)[0]
+
+    def kind(at: str, query: dict[str, str]) -> str | None:
+        if at != path:
+            return None
+        if query.get("limit") == "1" and query.get("sort_by") == "update_time":
+            return "question"
+        return "second page" if "cursor" in query and "updated_since" not in query else None
+
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
-        both = threading.Barrier(2)
-        seen = {"question": 0, "second page": 0, "overlapped": True}
-        calm = emu.handle
-
-        def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
-            split = urlsplit(target)
-            query = dict(parse_qsl(split.query))
-            if split.path == path:
-                kind = ("question" if query.get("limit") == "1" and query.get("sort_by") == "update_time"
-                        else "second page" if "cursor" in query and "updated_since" not in query else None)
-                if kind is not None:
-                    seen[kind] += 1
-                    if seen[kind] == 1:
-                        try:
-                            both.wait(10)
-                        except threading.BrokenBarrierError:
-                            seen["overlapped"] = False
-            return calm(method, target, headers, raw)
-
-        emu.handle = handle  # type: ignore[method-assign]
+        seen = hold_until_together(emu, kind, 2)
         with read_ahead_logged():
             run = sync(_config(emu), streams=[res.name])
         assert run.exit_code == 0, log_tail(run.log)
         assert _windows(emu, res) > 2, "the read was not cut into windows"
-        assert seen["question"] == 1 and seen["second page"] >= 1, seen
-        assert seen["overlapped"], "the question and the first window's second page went out one after the other"
+        assert seen.seen["question"] == 1 and seen.seen["second page"] >= 1, seen
+        assert seen.overlapped, "the question and the first window's second page went out one after the other"
         assert latest(run.messages, res.name) == truth(emu, res.name)
         reported = re.search(rf"Summary {re.escape(res.name)}: \d+ records, (\d+) requests", run.log)
         assert reported, log_tail(run.log)

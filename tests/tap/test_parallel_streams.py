@@ -9,11 +9,9 @@ stream and partition, each boundary id emitted at that second).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import pairwise
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
@@ -22,7 +20,7 @@ from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.parallel import MAX_PARALLEL_STREAMS
 from tap_pipedrive.tap import TapPipedrive
-from tests.reliability.conftest import assert_exact, small_emulator, sync, tap_config
+from tests.reliability.conftest import assert_exact, hold_until_together, small_emulator, sync, tap_config
 from tests.tap.conftest import change_records
 
 STREAMS = ("deals", "persons", "organizations", "activities", "notes", "deal_products")
@@ -132,27 +130,16 @@ def test_the_start_date_questions_of_streams_read_at_once_go_out_together(emu: E
     than every record?). Read at once, the streams ask it side by side: the workers' lock is let go while it is
     out, as while a page is awaited, instead of one question after another."""
     paths = {"/api/v2/deals", "/api/v2/persons", "/api/v2/organizations", "/api/v2/activities", "/v1/notes"}
-    together = threading.Barrier(len(paths))
-    seen: dict[str, Any] = {"asked": set(), "overlapped": True}
-    calm = emu.handle
 
-    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
-        split = urlsplit(target)
-        query = dict(parse_qsl(split.query))
+    def kind(path: str, query: dict[str, str]) -> str | None:
         oldest_first = query.get("sort_by") == "add_time" or query.get("sort") == "add_time ASC"
-        if split.path in paths and oldest_first and query.get("limit") == "1" and split.path not in seen["asked"]:
-            seen["asked"].add(split.path)
-            try:
-                together.wait(10)
-            except threading.BrokenBarrierError:
-                seen["overlapped"] = False
-        return calm(method, target, headers, raw)
+        return path if path in paths and oldest_first and query.get("limit") == "1" else None
 
-    emu.handle = handle  # type: ignore[method-assign]
+    seen = hold_until_together(emu, kind, len(paths))
     run = sync(tap_config(emu, start_date="2000-01-01T00:00:00Z"), streams=STREAMS)
     assert run.exit_code == 0, run.log[-2000:]
-    assert seen["asked"] == paths
-    assert seen["overlapped"], "the streams asked their start-date question one after another"
+    assert set(seen.seen) == paths
+    assert seen.overlapped, "the streams asked their start-date question one after another"
     assert_exact(run.messages, emu, STREAMS)
 
 

@@ -3,7 +3,6 @@ after another, with the same requests as before."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,11 +13,9 @@ from pipedrive_emulator.server import Emulator
 from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.streams import STREAM_CLASSES
 from tap_pipedrive.tap import TapPipedrive
+from tests.reliability.conftest import hold_until_together
 
 from .conftest import base_config, catalog_for
-
-#: how long a definitions request waits for the others before the test calls the start-up sequential
-PATIENCE_S = 10.0
 
 
 def _path_of(fields_resource: str) -> str:
@@ -31,28 +28,6 @@ def _definition_paths() -> set[str]:
             if cls.resource.has_custom_fields and cls.resource.fields_resource}
 
 
-def _hold_until_all_arrive(emu: Emulator, paths: set[str]) -> dict[str, Any]:
-    """Make every definitions request wait (up to :data:`PATIENCE_S`) until one request of each path has arrived:
-    a tap that asks them one after another makes the first one wait in vain."""
-    barrier = threading.Barrier(len(paths))
-    seen: dict[str, Any] = {"overlapped": True, "served": []}
-    original = emu.handle
-
-    def handle(method: str, target: str, headers: dict[str, str], raw: bytes) -> Any:
-        path = urlsplit(target).path
-        if path in paths:
-            seen["served"].append(path)
-            if len(seen["served"]) <= len(paths):
-                try:
-                    barrier.wait(PATIENCE_S)
-                except threading.BrokenBarrierError:
-                    seen["overlapped"] = False
-        return original(method, target, headers, raw)
-
-    emu.handle = handle  # type: ignore[method-assign]
-    return seen
-
-
 @pytest.mark.parametrize("with_catalog", [False, True], ids=["discovery", "sync-with-catalog"])
 def test_field_definitions_are_fetched_side_by_side_once_each(fresh_emulator: Emulator, with_catalog: bool) -> None:
     """Discovery builds every stream's schema; a sync given a catalog plans the catalog's custom columns first."""
@@ -60,11 +35,11 @@ def test_field_definitions_are_fetched_side_by_side_once_each(fresh_emulator: Em
     assert len(paths) >= 2
     config = base_config(fresh_emulator)
     catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), ["deals"]) if with_catalog else None
-    seen = _hold_until_all_arrive(fresh_emulator, paths)
+    seen = hold_until_together(fresh_emulator, lambda path, _query: path if path in paths else None, len(paths))
     tap = TapPipedrive(config=config, catalog=catalog, parse_env_config=False, validate_config=True)
     assert tap.streams
-    assert seen["overlapped"], "the definitions were asked one after another"
-    assert sorted(seen["served"]) == sorted(paths)  # once each: no request more than building the streams needs
+    assert seen.overlapped, "the definitions were asked one after another"
+    assert seen.seen == dict.fromkeys(paths, 1)  # once each: no request more than building the streams needs
 
 
 def test_a_definitions_set_that_fails_stops_the_run_as_before(fresh_emulator: Emulator) -> None:
