@@ -68,7 +68,7 @@ def test_soak_tap_full_sync_day_by_day_under_budget_and_faults():
     with Emulator(seed=21, scale=0.5, custom_fields_per_entity=10) as emu:
         _random_faults(emu, READ_FAULTS, 0.02, method="GET")
         config = tap_config(emu, request_timeout=0.5, max_retries=8, page_size=25)
-        runs = daily_runs(emu, config, MATRIX_STREAMS, 700, max_days=40)
+        runs = daily_runs(emu, config, MATRIX_STREAMS, 300, max_days=40)
         assert len(runs) >= 3, "the budget never ran out"
         assert_exact([m for run in runs for m in run.messages], emu)
 
