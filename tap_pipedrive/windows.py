@@ -30,11 +30,10 @@ half a request, which is why windows are cut only while a slot would otherwise i
 leaves ``update_time`` null until a record is first changed, and windows never return those records: a read with
 a floor finds them in its never-updated pass (:meth:`tap_pipedrive.client.PipedriveStream.added_since_plan`), and
 a read of the whole list keeps them in its first window, the plan's own request, only if they sort before every
-timestamp. So a whole-list read asks one question (one request of one row) before it is cut, while its first
-window reads on (the question and that window's next page take one round trip, not two): when its first page
+timestamp. So a whole-list read asks one question (one request of one row) before it is cut: when its first page
 begins with a timestamp, the newest row (``sort_direction=desc``) says whether never-updated records sort last
 (then the read is not cut); when it begins with a never-updated record, the oldest dated row (``updated_since``
-1970) says where the timestamps begin, and the first window ends there (unless it has read past that already).
+1970) says where the timestamps begin, and the first window ends there.
 
 **Memory.** Pages wait only until the reader takes them, holding their parsed records only (the raw answer is
 let go once parsed). Over every read of the run (streams read side by side too), the pages held, waiting or in
@@ -250,8 +249,6 @@ class WindowedRead:
         self._arrived_pages: deque[Page] = deque()
         #: ``None`` until the first page says whether the read is cut; then whether it may be
         self._cutting: bool | None = None
-        #: the decision about cutting is being made (its one-row question is out)
-        self._deciding = False
         self._pool = ThreadPoolExecutor(max_workers=DERIVED_MAX, thread_name_prefix=f"window-{stream.name}")
         self._extra_requests = 0  #: requests besides the pages (the one question before cutting)
         self._following = False
@@ -303,9 +300,6 @@ class WindowedRead:
             # that could still spend tokens or feed the rate limiter answers after the run
             self._pool.shutdown(wait=True, cancel_futures=True)
             dispatcher.join()
-            late = self._take_extra()  # a question answered after the last page was taken
-            stats.requests += late
-            stats.tokens += late * cost
             with self._cond:
                 self.budget.page_filed(-len(self._arrived_pages))  # pages never taken: no longer held
                 self._arrived_pages.clear()
@@ -400,33 +394,28 @@ class WindowedRead:
                         window.fetching = True
                         self._fetching += 1
                 if window is None:
-                    self._pool.submit(self._decide_cutting_aside)
+                    self._decide_cutting()
                 elif holds_slot or self.budget.acquire(lambda: self._closed):
                     self._send(window)
                 else:
                     return
         except BaseException as exc:  # handed to the reader, which raises it in its own thread
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        """End every window with ``exc``, which the reader raises when it takes the page that carries it."""
-        with self._cond:
-            for window in self.windows:
-                window.done = window.failed = True
-            self._fetching = 0
-            self._arrived_pages.append(Page(None, None, error=exc))
-            self.budget.page_filed()
-            self._cond.notify_all()
+            with self._cond:
+                for window in self.windows:
+                    window.done = window.failed = True
+                self._fetching = 0
+                self._arrived_pages.append(Page(None, None, error=exc))
+                self.budget.page_filed()
+                self._cond.notify_all()
 
     def _next_step(self) -> tuple[Window | None, bool, bool]:
         """What to do now (under the lock): a window to send a request for and whether a slot is already taken for
         it, or whether to decide about cutting first (after the first page, before anything else)."""
         if self._cutting is None:
             first = self.windows[0]
-            if first.started and not self._deciding:
-                self._deciding = True
+            if first.started:
                 return None, True, False
-            return (None if first.fetching or first.done else first), False, False
+            return (None if first.fetching else first), False, False
         return self._choose(), False, True
 
     def _choose(self) -> Window | None:
@@ -477,18 +466,10 @@ class WindowedRead:
                 span += window.last - base + 1
         return records / span if span > 0 else 0.0
 
-    def _decide_cutting_aside(self) -> None:
-        """:meth:`_decide_cutting` beside the first window's chain, which goes on meanwhile: its question and the
-        chain's next page are one round trip, not two. An error ends the read like any of its requests'."""
-        try:
-            self._decide_cutting()
-        except BaseException as exc:
-            self._fail(exc)
-
     def _decide_cutting(self) -> None:
         """After the first page: cut the read only when it is larger than a page and the order of records never
         updated allows it (see the module docstring). When its first page held only never-updated records, the
-        first window ends where the timestamps begin (unless its chain, read on meanwhile, has reached them)."""
+        first window ends where the timestamps begin."""
         with self._cond:
             first = self.windows[0]
             if first.done or first.cursor is None:

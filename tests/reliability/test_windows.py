@@ -10,7 +10,6 @@ written before it.
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 from collections.abc import Iterable, Mapping
@@ -25,10 +24,8 @@ from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.windows import WindowedRead
 from tests.reliability.conftest import (
     daily_runs,
-    hold_until_together,
     latest,
     log_tail,
-    read_ahead_logged,
     signalled_messages,
     signalled_tap,
     small_emulator,
@@ -113,35 +110,6 @@ def test_a_windowed_full_read_is_exact_and_every_state_covers_only_written_recor
         pages = -(-len(want) // WINDOW_SETTINGS["page_size"])
         main = _page_requests(emu, res) - (2 if res.archived_path else 0)  # the archived list: its own reads
         assert main <= pages + windows + 3, (main, pages, windows)
-
-
-@pytest.mark.parametrize("res", WINDOWED)
-def test_the_question_before_cutting_goes_out_beside_the_first_windows_chain(res: Resource) -> None:
-    """A whole-list read asks one one-row question before it is cut (how never-updated records sort); the first
-    window's second page goes out at the same time instead of after its answer. Every request, the question
-    included, is in the stream's summary count."""
-    path = res.read_path.split("?", 1)[0]
-
-    def kind(at: str, query: dict[str, str]) -> str | None:
-        if at != path:
-            return None
-        if query.get("limit") == "1" and query.get("sort_by") == "update_time":
-            return "question"
-        return "second page" if "cursor" in query and "updated_since" not in query else None
-
-    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
-        seen = hold_until_together(emu, kind, 2)
-        with read_ahead_logged():
-            run = sync(_config(emu), streams=[res.name])
-        assert run.exit_code == 0, log_tail(run.log)
-        assert _windows(emu, res) > 2, "the read was not cut into windows"
-        assert seen.seen["question"] == 1 and seen.seen["second page"] >= 1, seen
-        assert seen.overlapped, "the question and the first window's second page went out one after the other"
-        assert latest(run.messages, res.name) == truth(emu, res.name)
-        reported = re.search(rf"Summary {re.escape(res.name)}: \d+ records, (\d+) requests", run.log)
-        assert reported, log_tail(run.log)
-        assert int(reported.group(1)) == _page_requests(emu, res) + (
-            sum(1 for r in emu.requests.snapshot() if r.path == res.archived_path) if res.archived_path else 0)
 
 
 @pytest.mark.parametrize("res", WINDOWED)
