@@ -90,13 +90,7 @@ class SyncGate:
             return wait()
         if checkpoint is not None:
             checkpoint()
-        self._lock.release()
-        try:
-            result = wait()
-        finally:
-            self._lock.acquire()
-        self.raise_if_stopped()
-        return result
+        return self._released(wait)
 
     def between_reads(self, wait: Callable[[], T]) -> T:
         """``wait()`` (a request a stream sends before its read begins, such as the start-date question) with the
@@ -106,6 +100,11 @@ class SyncGate:
         local = self._local
         if not (getattr(local, "inside", False) and getattr(local, "reads", 0) == 0):
             return wait()
+        return self._released(wait)
+
+    def _released(self, wait: Callable[[], T]) -> T:
+        """``wait()`` with this worker's hold on the lock let go, taken back after; :class:`RunCancelled` if the run
+        stopped meanwhile."""
         self._lock.release()
         try:
             result = wait()
