@@ -273,7 +273,7 @@ def split_v2(value: Any, field_type: str | None) -> tuple[Any, Mapping[str, Any]
     ``{value, currency}``, addresses ``{value, <components>}``; the field type decides, and the object's
     keys do when the type is unknown. Plain values have no subfields.
     """
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # decoded JSON: skip the ABC check
         return value, _NO_PARTS
     if field_type in RANGE_TYPES or "until" in value or ("start" in value and "end" in value):
         return value.get("value", value.get("start")), {"until": value.get("until", value.get("end"))}

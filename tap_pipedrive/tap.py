@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
@@ -333,8 +334,25 @@ class TapPipedrive(CompatTap):
         return _ProxyCachingSession(self.client_config, json_loads=fast_json_loads)
 
     def server_now(self) -> dt.datetime:
-        """Pipedrive's current time (the session's clock, fed by every answer's ``Date``)."""
-        return self.session.server_clock.now()
+        """Pipedrive's current time (the session's clock, fed by every answer's ``Date``).
+
+        A read takes its start from it before its first request. When no answer has told the time yet (a run whose
+        streams need no custom-field definitions), one cheap request (``GET /v1/users/me``, the cheapest
+        authenticated call) sets it first: the local clock may be ahead of Pipedrive's,
+        and a read starting in Pipedrive's future would put a bookmark past records not read yet."""
+        clock = self.session.server_clock
+        if clock.last_date is None:
+            with self._clock_lock:
+                if clock.last_date is None:
+                    try:
+                        PipedriveClient(self.client_config, session=self.session).current_user()
+                    except PipedriveError as exc:
+                        raise RunStopped.from_api(exc) from None
+        return clock.now()
+
+    @cached_property
+    def _clock_lock(self) -> threading.Lock:
+        return threading.Lock()
 
     # -- custom fields --------------------------------------------------------------------------------
     @cached_property
@@ -343,12 +361,27 @@ class TapPipedrive(CompatTap):
         return FieldDefinitions(PipedriveClient(self.client_config, session=self.session))
 
     def prefetch_field_definitions(self) -> None:
-        """Fetch the custom-field definitions every stream's schema needs side by side, before the catalog's
-        streams are planned or the streams built one after another (one round trip instead of one per set;
+        """Fetch the custom-field definitions the run's streams need side by side, before the catalog's streams
+        are planned or the streams built one after another (one round trip instead of one per set;
         :meth:`FieldDefinitions.prefetch`)."""
         self.field_definitions.prefetch(
             cls.resource.fields_resource for cls in STREAM_CLASSES.values()
-            if cls.resource.has_custom_fields and cls.resource.fields_resource)
+            if cls.resource.has_custom_fields and cls.resource.fields_resource and self.may_read(cls.resource))
+
+    def may_read(self, resource: Resource) -> bool:
+        """Whether this run may read ``resource``: always in discovery; in a sync, when the input catalog selects it
+        or a stream below it (a parent is read to reach its children), or does not mention it (a stream of this
+        version the catalog predates). The custom-field
+        definitions of a stream the run does not read are not fetched: each set costs 10-20 API tokens."""
+        catalog = self.input_catalog
+        if catalog is None:
+            return True
+        names = [name for name, cls in STREAM_CLASSES.items() if _descends_from(cls.resource, resource.name)]
+        for name in names:
+            entry = catalog.get_stream(name)
+            if entry is None or entry.metadata.resolve_selection().get((), True):
+                return True
+        return False
 
     def field_records(self, fields_resource: str) -> list[dict[str, Any]]:
         """Raw field definitions of a ``*_fields`` resource, fetched once per run."""
@@ -401,10 +434,11 @@ class TapPipedrive(CompatTap):
         write_stream_state(self.state, fields_resource, "columns", dict(sorted(mapping.items())))
 
     def custom_field_plan(self, resource: Resource) -> CustomFieldPlan | None:
-        """How ``resource``'s records get typed custom columns (``None``: it has none)."""
+        """How ``resource``'s records get typed custom columns (``None``: it has none, or the run does not read it:
+        its schema is then the catalog's and its definitions are not fetched)."""
         if resource.name not in self._plans:
             plan = None
-            if resource.has_custom_fields and resource.fields_resource:
+            if resource.has_custom_fields and resource.fields_resource and self.may_read(resource):
                 defs = self.field_defs(resource.fields_resource)
                 columns = self.column_map(resource.fields_resource)
                 plan = CustomFieldPlan(
@@ -577,6 +611,16 @@ class TapPipedrive(CompatTap):
         if self.column_mode == "name":
             for fields_resource, mapping in self._column_maps.items():
                 self._remember_columns(fields_resource, mapping)
+
+
+def _descends_from(resource: Resource, ancestor: str) -> bool:
+    """Whether ``resource`` is ``ancestor`` or read below it (its parent, its parent's parent, ...)."""
+    current: Resource | None = resource
+    while current is not None:
+        if current.name == ancestor:
+            return True
+        current = CATALOGUE.get(current.parent) if current.parent else None
+    return False
 
 
 TapPipedrive.__doc__ = f"{TapPipedrive.__doc__}\n\n{cost_overview()}"

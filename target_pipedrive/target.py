@@ -484,7 +484,7 @@ class TargetPipedrive(CompatTarget):
 
 def company_of(client: PipedriveClient) -> str:
     """The Pipedrive company behind the credentials (``GET /v1/users/me`` → ``company_id``)."""
-    body = client.request("GET", "/v1/users/me", resource="users")
+    body = client.current_user()
     data = body.get("data") if isinstance(body, dict) else None
     company = data.get("company_id") if isinstance(data, dict) else None
     if company in (None, ""):

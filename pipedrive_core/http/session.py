@@ -357,6 +357,10 @@ def release_raw_body(response: requests.Response) -> None:
         response._content = b""
 
 
+#: the cheapest authenticated call (2 API tokens): the token's user, with its ``company_id``
+CURRENT_USER_PATH = "/v1/users/me"
+
+
 class PipedriveClient:
     """Convenience calls on a :class:`PipedriveSession` for code outside singer-sdk streams."""
 
@@ -385,6 +389,11 @@ class PipedriveClient:
                 exc.with_resource(resource)
             raise
         return body_of(response)
+
+    def current_user(self) -> Any:
+        """``GET /v1/users/me``'s envelope; its ``Date`` also sets the session's clock, which is how a run that has
+        asked nothing else yet learns Pipedrive's time."""
+        return self.request("GET", CURRENT_USER_PATH, resource="users")
 
     def iter_pages(
         self,

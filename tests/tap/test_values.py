@@ -8,13 +8,15 @@ import datetime as dt
 import decimal
 import logging
 import math
+import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipedrive_core.fields import SUBFIELDS, FieldDef, FieldOption, flatten_v2
 from pipedrive_core.values import (
+    RememberedConverter,
     TemporalColumns,
     plain_number,
     to_date,
@@ -54,6 +56,83 @@ IMPOSSIBLE_DATES = ["0000-00-00", "2024-02-30", "2023-02-29", "2024-13-01", "202
 )
 def test_to_datetime(raw, expected):
     assert to_datetime(raw) == expected
+
+
+#: characters a timestamp's digit positions are drawn from: ASCII digits (most), other scripts' digits (which
+#: ``\\d`` matches and the standard library does not read) and separators out of place
+_STAMP_CHARS = st.sampled_from("0123456789" * 6 + "٣१０²-: TZ+.")
+_PLAIN_STAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
+def _stamp_oracle(text: str) -> str | None:
+    """What ``YYYY-MM-DDTHH:MM:SSZ``-shaped text must give: itself when it is a real UTC moment in ASCII digits."""
+    match = _PLAIN_STAMP.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        dt.datetime(*map(int, match.groups()))  # type: ignore[misc]
+    except ValueError:
+        return None
+    return text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(year=st.text(_STAMP_CHARS, min_size=4, max_size=4), month=st.sampled_from(["01", "02", "04", "12", "13", "00",
+       "1١", "0²"]), day=st.sampled_from(["01", "28", "29", "30", "31", "32", "0٣", "2 "]),
+       clock=st.lists(st.one_of(st.sampled_from(["00", "07", "19", "23", "24", "59", "60", "1١", "0٣", "१0", "5 "]),
+                                st.text(_STAMP_CHARS, min_size=2, max_size=2)), min_size=3, max_size=3))
+def test_timestamps_laid_out_as_v2_are_real_moments_in_ascii_digits_or_none(year: str, month: str, day: str,
+                                                                            clock: list[str]) -> None:
+    text = f"{year}-{month}-{day}T{':'.join(clock)}Z"
+    assume(clock[0] != "24")  # the hour 24 is the standard library's to read (the next day, or not at all)
+    assert to_datetime(text) == _stamp_oracle(text)
+    assert to_datetime(text.replace("T", " ")[:-1]) == _stamp_oracle(text)  # v1's spelling of the same moment
+
+
+@pytest.mark.parametrize("text", ["2024-02-21T1١:18:14Z", "2024-02-21 0٣:18:14", "٢٠٢٤-02-21T07:18:14Z"])
+def test_other_scripts_digits_are_not_a_timestamp(text: str) -> None:
+    assert to_datetime(text) is None
+
+
+@pytest.mark.parametrize("text", ["1١:00", "0٣:15:00", "10:1२", "10:15:0٣"])
+def test_other_scripts_digits_are_not_a_time_of_day(text: str) -> None:
+    assert to_time(text) is None
+    assert to_utc_time(text) is None
+
+
+@pytest.mark.parametrize("text", ["2024-02-1٣", "٢٠٢٤-02-13", "2024-0२-13T00:00:00Z"])
+def test_other_scripts_digits_are_not_a_date(text: str) -> None:
+    assert to_date(text) is None
+
+
+@pytest.mark.parametrize("convert", [to_date, to_time, to_utc_time])
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(
+    st.sampled_from(["2024-02-29", "2023-02-29", "0000-00-00", "10:15", "10:15:00", "25:61:00", "2024-02-21 07:18:14",
+                     "", "10:15:00Z", "garbage"]),
+    st.none(), st.integers(), st.text(max_size=12)), max_size=60))
+def test_a_remembered_converter_answers_as_the_converter_does(convert, values: list) -> None:
+    remembered = RememberedConverter(convert)
+    for value in values * 2:  # every value again, answered from memory
+        answer = remembered(value)
+        assert answer == convert(value)
+        if convert(value) is value:
+            assert answer is value  # "unchanged" stays visible by identity, as TemporalColumns tells it
+
+
+def test_a_remembered_converter_forgets_past_its_limit() -> None:
+    remembered = RememberedConverter(to_date)
+    for day in range(RememberedConverter.LIMIT * 3):
+        assert remembered(f"{2000 + day // 365:04d}-01-01") is not None
+        assert remembered(f"x{day}") is None
+        assert len(remembered._seen) <= RememberedConverter.LIMIT
+
+
+def test_temporal_columns_count_every_impossible_value_also_when_remembered() -> None:
+    columns = TemporalColumns(SCHEMA)
+    for _ in range(5):
+        columns.apply({"due_date": "2024-02-30", "due_time": "25:61:00"})
+    assert columns.rejected == {"due_date": (5, "2024-02-30"), "due_time": (5, "25:61:00")}
 
 
 @pytest.mark.parametrize("raw", IMPOSSIBLE_DATES)
