@@ -12,6 +12,14 @@ when not busy. An average would grow with the server's queue, and a budget follo
 exactly when the server is slowest. The burst is what the limiter knows (the
 ``burst_limit`` setting or the ``x-ratelimit-limit`` the server announced), else Pipedrive's smallest.
 ``max_requests_in_flight`` caps the derived figure; 1 turns concurrent pages off.
+
+The same law bounds it from the readers' side. The readers (one GIL between them) take one page per CPU time
+they spend on it: writing its records, taking its checkpoint. To keep them busy, a round trip needs latency /
+that time pages in flight, and more only wait as parsed pages in memory. Where the readers are the slower side
+(a fast network, heavy records), the budget is that figure, with a margin,
+plus one. That keeps the memory of a run flat however long its lists are, and the requests and CPU that the
+pages read ahead cost with it. The CPU per page is the median of the last pages' thread CPU time, measured by
+the readers (:meth:`RequestBudget.page_read`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ DERIVED_MAX = 16
 LATENCY_SAMPLES = 32
 #: no request is sent ahead while this many pages (over every read of the run) wait for their readers
 EXTRA_BUFFER = 4
+#: the margin over Little's law on the readers' side: pages in flight to cover the latency at the readers' pace
+READER_MARGIN = 1.5
+#: the pages whose readers' CPU time gives the readers' pace
+READER_SAMPLES = 32
 
 
 class RequestBudget:
@@ -51,6 +63,8 @@ class RequestBudget:
         self._rate = rate
         self.cap = cap
         self._samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        #: CPU seconds a reader spent on each of the last pages it took (writing its records, its checkpoint)
+        self._reader_cpu: deque[float] = deque(maxlen=READER_SAMPLES)
         self.in_flight = 0
         self.peak = 0
         #: pages fetched by any read and not yet taken by its reader (memory, see :meth:`room`)
@@ -66,9 +80,30 @@ class RequestBudget:
 
     @property
     def size(self) -> int:
-        """Requests allowed in flight now: rate x latency x margin, at least 1, at most the cap."""
+        """Requests allowed in flight now: rate x latency x margin, at least 1, at most the cap, and no more than
+        the readers can take (:attr:`readers_take`)."""
         derived = max(1, min(DERIVED_MAX, math.ceil(self._rate() * self.latency * MARGIN)))
+        readers = self.readers_take
+        if readers is not None:
+            derived = min(derived, readers)
         return derived if self.cap is None else max(1, min(derived, self.cap))
+
+    @property
+    def readers_take(self) -> int | None:
+        """Pages in flight that keep the readers busy: the readers, one GIL between them, take one page per
+        (median) CPU time per page, so latency / that time pages cover a round trip (Little's law on their side),
+        with a margin, plus one. More would only wait as parsed pages. ``None`` before the first page is taken."""
+        samples = self._reader_cpu
+        if not samples:
+            return None
+        per_page = max(sorted(samples)[len(samples) // 2], 1e-4)
+        return 1 + max(1, math.ceil(self.latency / per_page * READER_MARGIN))
+
+    def page_read(self, cpu_seconds: float) -> None:
+        """A reader finished a page (its records written, its checkpoint taken) in ``cpu_seconds`` of its thread's
+        CPU time."""
+        with self._changed:
+            self._reader_cpu.append(cpu_seconds)
 
     def try_acquire(self) -> bool:
         """Take a slot if one is free now."""

@@ -43,6 +43,7 @@ after a checkpoint (:meth:`PageLoop.wait`, :class:`tap_pipedrive.parallel.SyncGa
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent import futures
@@ -336,11 +337,16 @@ class PageLoop:
         stream, stats, guard = self.stream, self.stats, self.guard
         token: Token = None
         pending: Sent | None = self.send(None, ahead=False)
+        budget = stream.tap.request_budget
+        started: float | None = None
         try:
             while pending is not None:
                 sent, pending = pending, None
                 stream.settle()  # the consumer asked past the previous page's last record: it is written
+                if started is not None:
+                    budget.page_read(time.thread_time() - started)
                 response = self.answer(sent)
+                started = time.thread_time()
                 self.count_request()
                 stream.update_sync_costs(sent.prepared, response, self.context)
                 records = list(stream.parse_response(response))

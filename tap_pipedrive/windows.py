@@ -37,8 +37,9 @@ begins with a timestamp, the newest row (``sort_direction=desc``) says whether n
 
 **Memory.** Pages wait only until the reader takes them, holding their parsed records only (the raw answer is
 let go once parsed). Over every read of the run (streams read side by side too), the pages held, waiting or in
-flight, stay below ``budget.size`` (a page waiting for a reader that fell behind takes the place of a request), and
-no request is sent ahead while ``EXTRA_BUFFER`` pages wait. Never whole windows.
+flight, stay below ``budget.size`` (a page waiting for a reader that fell behind takes the place of a request; the
+size is no more than the readers take in a round trip at their pace, :mod:`tap_pipedrive.inflight`), and no request
+is sent ahead while ``EXTRA_BUFFER`` pages wait. Never whole windows.
 
 **Errors.** A failed request is raised when the reader takes that page, after the pages that arrived before it.
 """
@@ -46,6 +47,7 @@ no request is sent ahead while ``EXTRA_BUFFER`` pages wait. Never whole windows.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -268,6 +270,7 @@ class WindowedRead:
             with nullcontext() if gate is None else gate.reading(top_level=True), \
                     stream.get_http_request_counter() as counter:
                 counter.with_context(self.context)
+                started = 0.0
                 while True:
                     if previous is not None:
                         # the reader asked past the previous page's last record: it is written; the checkpoint
@@ -277,7 +280,9 @@ class WindowedRead:
                         stream.settle()
                         self._follow_once_cut()
                         stream.checkpoint(self.context)
+                        self.budget.page_read(time.thread_time() - started)
                     page = self._wait(self._next_page)
+                    started = time.thread_time()
                     if page is None:
                         return
                     previous = page

@@ -210,6 +210,64 @@ def test_a_reader_that_falls_behind_holds_no_more_pages_than_the_request_budget(
     assert raw_kept and not any(raw_kept), "a page waited with its raw answer"
 
 
+#: CPU a busy reader spends on each page: three round trips of the emulator's latency
+BUSY_READER_S = 3 * LATENCY_MS / 1000
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_reader_busy_with_its_pages_holds_only_the_pages_it_can_take(res: Resource,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer spends more CPU on a page than a round trip takes: once its pace is known (after a few pages),
+    no more pages are held, waiting or in flight, than cover one round trip at that pace (here 1 + ceil(1/3 x 1.5)
+    = 2, while the rate limit alone would allow 8). Requests beyond that would only wait as parsed pages, in
+    memory; the read stays exact."""
+    budgets: list[RequestBudget] = []
+    taken = [0]
+    held_later: list[int] = []
+    budget_init, page_filed, take = RequestBudget.__init__, RequestBudget.page_filed, RequestBudget._take
+    handed_out, next_page = WindowedRead._handed_out, WindowedRead._next_page
+
+    def recording_init(self: RequestBudget, *args: Any, **kwargs: Any) -> None:
+        budget_init(self, *args, **kwargs)
+        budgets.append(self)
+
+    def note_held(self: RequestBudget) -> None:
+        if taken[0] >= 3:  # the reader's pace is known
+            held_later.append(self.pages_waiting + self.in_flight)
+
+    def filing(self: RequestBudget, count: int = 1) -> None:
+        page_filed(self, count)
+        note_held(self)
+
+    def taking_slot(self: RequestBudget) -> None:
+        take(self)
+        note_held(self)
+
+    def busy_reader(self: WindowedRead, page: Any) -> None:
+        handed_out(self, page)
+        until = time.thread_time() + BUSY_READER_S
+        while time.thread_time() < until:
+            pass
+
+    def taking(self: WindowedRead) -> Any:
+        page = next_page(self)
+        taken[0] += page is not None
+        return page
+
+    monkeypatch.setattr(RequestBudget, "__init__", recording_init)
+    monkeypatch.setattr(RequestBudget, "page_filed", filing)
+    monkeypatch.setattr(RequestBudget, "_take", taking_slot)
+    monkeypatch.setattr(WindowedRead, "_handed_out", busy_reader)
+    monkeypatch.setattr(WindowedRead, "_next_page", taking)
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        run = sync(_config(emu), streams=[res.name])
+        assert run.exit_code == 0, log_tail(run.log)
+        assert latest(run.messages, res.name) == truth(emu, res.name)
+    assert taken[0] >= 10, "too few pages to tell"
+    assert held_later, "nothing was held after the reader's pace was known"
+    assert max(held_later) <= 3, (max(held_later), budgets[-1].size)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 @pytest.mark.parametrize("res", WINDOWED)
 def test_a_windowed_read_signalled_midway_resumes_without_a_gap(res: Resource, sig: signal.Signals,

@@ -10,7 +10,15 @@ import pytest
 from pipedrive_core import openapi
 from pipedrive_core.catalogue import Pagination, Replication, active
 from tap_pipedrive.incremental import WINDOWS_STATE_KEY, BookmarkKeeper, epoch_seconds, from_epoch_seconds
-from tap_pipedrive.inflight import DERIVED_MAX, LATENCY_SAMPLES, MARGIN, RequestBudget, limiter_rate
+from tap_pipedrive.inflight import (
+    DERIVED_MAX,
+    LATENCY_SAMPLES,
+    MARGIN,
+    READER_MARGIN,
+    READER_SAMPLES,
+    RequestBudget,
+    limiter_rate,
+)
 from tap_pipedrive.windows import Watermark, Window
 
 
@@ -28,6 +36,24 @@ def test_the_budget_is_rate_times_latency_with_a_margin_and_follows_the_fastest_
     assert RequestBudget(limiter_rate(lambda: None, 2.05)).size >= 1  # unknown burst: the smallest plan's
     assert RequestBudget(lambda: 10_000.0).size == DERIVED_MAX
     assert RequestBudget(lambda: 10_000.0, cap=3).size == 3
+
+
+def test_the_budget_keeps_no_more_in_flight_than_the_readers_take_in_a_round_trip() -> None:
+    """Little's law on the readers' side: they take one page per (median) CPU time per page, so latency / that
+    time pages (with a margin, plus one) cover a round trip; the rate limit's figure still caps it."""
+    budget = RequestBudget(lambda: 10_000.0)
+    budget.acquire()
+    budget.release(0.02)  # a round trip of 20 ms
+    assert budget.readers_take is None and budget.size == DERIVED_MAX  # the readers' pace is not known yet
+    for cpu in (0.04, 0.04, 3.0):  # a page of 40 ms twice, one outlier (a long checkpoint)
+        budget.page_read(cpu)
+    assert budget.readers_take == 1 + math.ceil(0.02 / 0.04 * READER_MARGIN)
+    assert budget.size == budget.readers_take
+    for _ in range(READER_SAMPLES):
+        budget.page_read(0.0005)  # light pages now (a list of small records): the readers take more
+    assert budget.readers_take == 1 + math.ceil(0.02 / 0.0005 * READER_MARGIN)
+    assert budget.size == DERIVED_MAX  # the rate limit's figure is the lower one again
+    assert RequestBudget(lambda: 10_000.0, cap=2).size == 2
 
 
 def test_the_budget_hands_out_no_more_slots_than_its_size() -> None:
