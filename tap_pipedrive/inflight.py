@@ -16,10 +16,10 @@ exactly when the server is slowest. The burst is what the limiter knows (the
 The same law bounds it from the readers' side. The readers (one GIL between them) take one page per CPU time
 they spend on it: writing its records, taking its checkpoint. To keep them busy, a round trip needs latency /
 that time pages in flight, and more only wait as parsed pages in memory. Where the readers are the slower side
-(a fast network, heavy records), the budget is that figure, with a margin,
-plus one. That keeps the memory of a run flat however long its lists are, and the requests and CPU that the
-pages read ahead cost with it. The CPU per page is the median of the last pages' thread CPU time, measured by
-the readers (:meth:`RequestBudget.page_read`).
+(a fast network, heavy records), the budget is that figure, with a margin, plus one. That keeps the memory of a
+run flat however long its lists are, and the requests and CPU that the pages read ahead cost with it. Pages of
+child reads (one parent's few records) count too: they are cheap, which only loosens the bound. The CPU per page
+is the median of the last pages' thread CPU time, measured by the readers (:meth:`RequestBudget.page_read`).
 """
 
 from __future__ import annotations

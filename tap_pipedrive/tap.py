@@ -338,8 +338,8 @@ class TapPipedrive(CompatTap):
 
         A read takes its start from it before its first request. When no answer has told the time yet (a run whose
         streams need no custom-field definitions), one cheap request (``GET /v1/users/me``, the cheapest
-        authenticated call) sets it first: the local clock may be ahead of Pipedrive's,
-        and a read starting in Pipedrive's future would put a bookmark past records not read yet."""
+        authenticated call) sets it first: the local clock may be ahead of Pipedrive's, and a read starting in
+        Pipedrive's future would put a bookmark past records not read yet."""
         clock = self.session.server_clock
         if clock.last_date is None:
             with self._clock_lock:
@@ -371,8 +371,8 @@ class TapPipedrive(CompatTap):
     def may_read(self, resource: Resource) -> bool:
         """Whether this run may read ``resource``: always in discovery; in a sync, when the input catalog selects it
         or a stream below it (a parent is read to reach its children), or does not mention it (a stream of this
-        version the catalog predates). The custom-field
-        definitions of a stream the run does not read are not fetched: each set costs 10-20 API tokens."""
+        version the catalog predates). The custom-field definitions of a stream the run does not read are not
+        fetched: each set costs 10-20 API tokens."""
         catalog = self.input_catalog
         if catalog is None:
             return True
