@@ -46,6 +46,8 @@ class ServerClock:
         self._monotonic = monotonic
         self._local_now = local_now
         self._lock = threading.Lock()
+        #: held while one thread asks Pipedrive the time for all (:meth:`known_now`)
+        self._asking = threading.Lock()
         self._seen: tuple[dt.datetime, float] | None = None
 
     def observe_date(self, value: str | None) -> None:
@@ -74,3 +76,13 @@ class ServerClock:
             return self._local_now()
         moment, at = seen
         return moment + dt.timedelta(seconds=max(0.0, self._monotonic() - at))
+
+    def known_now(self, ask: Callable[[], object]) -> dt.datetime:
+        """Pipedrive's time now, never the local clock's: when no answer has told the time yet, ``ask()`` (a request
+        whose answer feeds this clock) goes first, once however many threads want the time at the same moment. A
+        moment taken from a local clock that runs ahead would lie in Pipedrive's future."""
+        if self.last_date is None:
+            with self._asking:
+                if self.last_date is None:
+                    ask()
+        return self.now()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
@@ -338,21 +337,14 @@ class TapPipedrive(CompatTap):
 
         A read takes its start from it before its first request. When no answer has told the time yet (a run whose
         streams need no custom-field definitions), one cheap request (``GET /v1/users/me``, the cheapest
-        authenticated call) sets it first: the local clock may be ahead of Pipedrive's, and a read starting in
-        Pipedrive's future would put a bookmark past records not read yet."""
-        clock = self.session.server_clock
-        if clock.last_date is None:
-            with self._clock_lock:
-                if clock.last_date is None:
-                    try:
-                        PipedriveClient(self.client_config, session=self.session).current_user()
-                    except PipedriveError as exc:
-                        raise RunStopped.from_api(exc) from None
-        return clock.now()
+        authenticated call) sets it first (:meth:`pipedrive_core.clock.ServerClock.known_now`)."""
+        return self.session.server_clock.known_now(self._ask_the_time)
 
-    @cached_property
-    def _clock_lock(self) -> threading.Lock:
-        return threading.Lock()
+    def _ask_the_time(self) -> None:
+        try:
+            PipedriveClient(self.client_config, session=self.session).current_user()
+        except PipedriveError as exc:
+            raise RunStopped.from_api(exc) from None
 
     # -- custom fields --------------------------------------------------------------------------------
     @cached_property

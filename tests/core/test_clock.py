@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
 
 import responses
 
@@ -40,3 +42,25 @@ def test_every_session_answer_feeds_the_session_clock():
                                policy=RetryPolicy(sleep=lambda _s: None, rng=random.Random(1)))
     PipedriveClient(config, session=session).request("GET", "/api/v2/deals")
     assert session.server_clock.last_date == dt.datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def test_known_now_asks_the_time_once_for_every_thread_and_never_once_told() -> None:
+    """Threads wanting the time at once share one question; a clock already told asks nothing."""
+    clock = ServerClock()
+    asked: list[int] = []
+
+    def ask() -> None:
+        asked.append(1)
+        time.sleep(0.05)  # the others arrive while the question is out
+        clock.observe_date("Fri, 20 Nov 2026 12:00:00 GMT")
+
+    times: list[dt.datetime] = []
+    threads = [threading.Thread(target=lambda: times.append(clock.known_now(ask))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(asked) == 1
+    assert all(moment.date() == dt.date(2026, 11, 20) for moment in times)
+    clock.known_now(lambda: asked.append(1))
+    assert len(asked) == 1

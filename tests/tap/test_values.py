@@ -59,7 +59,7 @@ def test_to_datetime(raw, expected):
 
 
 #: characters a timestamp's digit positions are drawn from: ASCII digits (most), other scripts' digits (which
-#: ``\\d`` matches and the standard library does not read) and separators out of place
+#: ``\d`` matches and the standard library does not read) and separators out of place
 _STAMP_CHARS = st.sampled_from("0123456789" * 6 + "٣१０²-: TZ+.")
 _PLAIN_STAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 
