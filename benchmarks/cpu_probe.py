@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-date", default="2000-01-01T00:00:00Z",
                         help="the tap's start_date, as in benchmarks.run ('' for none: a plain full read)")
     parser.add_argument("--extra", default="", help="extra arguments for the entry")
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=JSON",
+                        help="a tap setting for every run, e.g. record_processes=1 (repeatable)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "raw" / "probe"))
     args = parser.parse_args(argv)
     streams = args.streams.split(",")
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             settings.update(COLUMN_SETTINGS)
         if args.start_date:
             settings["start_date"] = args.start_date
+        for item in args.setting:
+            key, _, value = item.partition("=")
+            settings[key] = json.loads(value)
         config.write_text(json.dumps(settings))
         catalog = _catalog(config, streams, out / "catalog.json")
         cmd = [*tap, "--config", str(config), "--catalog", str(catalog)]

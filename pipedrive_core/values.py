@@ -278,17 +278,18 @@ class TemporalColumns:
             if fixed is not value:
                 record[column] = fixed
                 if fixed is None:
-                    self._reject(prefix + column, value)
+                    self.reject(prefix + column, value)
         for column, inner in self._nested:
             value = record.get(column)
             if type(value) is dict:
                 inner.apply(value, f"{prefix}{column}.")
                 if inner._rejected:
                     for name, (count, raw) in inner._rejected.items():
-                        self._reject(name, raw, count)
+                        self.reject(name, raw, count)
                     inner._rejected.clear()
 
-    def _reject(self, column: str, raw: Any, count: int = 1) -> None:
+    def reject(self, column: str, raw: Any, count: int = 1) -> None:
+        """Count ``count`` impossible values of ``column`` (``raw``: the first, kept if one was seen before)."""
         seen = self._rejected.get(column)
         if seen is None:
             self._rejected[column] = [count, raw]
@@ -299,6 +300,10 @@ class TemporalColumns:
     def rejected(self) -> dict[str, tuple[int, Any]]:
         """Column → (values nulled, the first raw value) since the last :meth:`report`."""
         return {column: (count, raw) for column, (count, raw) in self._rejected.items()}
+
+    def forget_rejected(self) -> None:
+        """Forget the counts (they were handed to the process that reports them)."""
+        self._rejected.clear()
 
     def report(self, logger: logging.Logger, stream: str) -> None:
         """Log each column's impossible values once (count and first raw text), then forget them."""

@@ -33,7 +33,14 @@ from pipedrive_core.http.errors import GoneError, NotFoundError, PipedriveError
 from pipedrive_core.pagination import token_param
 from tap_pipedrive import parent_params
 from tap_pipedrive.errors import BadBookmarkError, RunStopped
-from tap_pipedrive.fastpath import fast_record_messages, normalize_temporal, report_temporal, uses_plain_maps
+from tap_pipedrive.fastpath import (
+    ENCODED,
+    encode_fast,
+    fast_record_messages,
+    normalize_temporal,
+    report_temporal,
+    uses_plain_maps,
+)
 from tap_pipedrive.incremental import (
     CHECKED_STATE_KEY,
     BookmarkKeeper,
@@ -198,7 +205,8 @@ class ApiStream(CompatStream):
         limiter = self.tap.session.limiter
         before = limiter.waited_seconds
         try:
-            return super().send_prepared(prepared, context)
+            with self.tap.pages_of(self, context):
+                return super().send_prepared(prepared, context)
         finally:
             self.stats.waited += limiter.waited_seconds - before
 
@@ -398,11 +406,16 @@ class PipedriveStream(ApiStream):
             return ReadPlan("full", path, params, res.pagination, self.page_size, start, floor)
         return ReadPlan("full", path, params, res.pagination, self.page_size, start)
 
+    @property
+    def fast_path_writes(self) -> bool:
+        """Whether RECORD messages take the fast path: no stream map, no flattening."""
+        return self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.ROOT_ONLY and uses_plain_maps(self)
+
     @override
     def build_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
         """RECORD messages through the fast path (:mod:`tap_pipedrive.fastpath`); singer-sdk's own whenever
         a stream map or flattening is configured."""
-        if self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.ROOT_ONLY and uses_plain_maps(self):
+        if self.fast_path_writes:
             return fast_record_messages(self, record)
         return super().build_record_messages(record)
 
@@ -685,6 +698,12 @@ class PipedriveStream(ApiStream):
             drop_before = plan.floor if plan is not None and plan.mode == "full" else None
             if keeper is not None and not keeper.admit(row.get(self.resource.key), second, drop_before=drop_before):
                 return None
+        if ENCODED not in row:  # else a worker process gave the row its shape (:mod:`.record_processes`)
+            self.shape(row)
+        return row
+
+    def shape(self, row: dict[str, Any]) -> None:
+        """Custom fields typed, file content attached, every date-time/date/time column in its one form."""
         if self.plan is not None:
             if self.resource.read_version == 2:
                 self.plan.apply_v2(row)
@@ -696,7 +715,27 @@ class PipedriveStream(ApiStream):
         for name in self._flattened_objects:
             if row.get(name) is None:
                 row[name] = {}  # flattened to no columns, not to one column the flattened schema lacks
-        return row
+
+    @cached_property
+    def kept_fields(self) -> tuple[str, ...]:
+        """The fields this process reads of a row whose record a worker encoded: its key, replication key and
+        add time (windows, offset guards, the bookmark keeper, the never-updated pass, record identity)."""
+        res = self.resource
+        names = ("id", res.key, self.replication_key, res.added_key, "update_time")
+        return tuple(dict.fromkeys(n for n in names if n))
+
+    def encode_row(self, row: dict[str, Any], partition: Mapping[str, Any]) -> bytes | None:
+        """In a worker process: the row as :meth:`post_process`, singer-sdk (``partition``: its read's state
+        partition values, added where missing) and the fast path would write it, encoded (``None`` where only
+        the exact path can)."""
+        rk = self.replication_key
+        if rk:
+            row[rk] = normalize_timestamp(row.get(rk))
+        self.shape(row)
+        for key, value in partition.items():
+            if key not in row:
+                row[key] = value
+        return encode_fast(self, row)
 
     @cached_property
     def _flattened_objects(self) -> tuple[str, ...]:

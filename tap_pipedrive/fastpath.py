@@ -40,7 +40,7 @@ import threading
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, cast
 
 import msgspec
 import orjson
@@ -80,6 +80,45 @@ def fast_json_loads(data: bytes | str) -> Any:
         return _DECODE(data)
     except msgspec.DecodeError:
         return json.loads(data)
+
+
+# -- rows encoded elsewhere -----------------------------------------------------------------------------------
+
+
+class _EncodedKey:
+    """The type of :data:`ENCODED`: hashable and not a string, so never a property of a decoded record."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ENCODED"
+
+    def __reduce__(self) -> str:
+        return "ENCODED"  # unpickled as this module's one instance
+
+
+#: where a decoded row carries the bytes a worker process encoded for it (:mod:`tap_pipedrive.record_processes`)
+ENCODED: Final = _EncodedKey()
+_REJECTED_LOCK = threading.Lock()
+
+
+def take_rejected(stream: Any) -> dict[str, tuple[int, Any]]:
+    """The values this process nulled as impossible for ``stream`` since the last call, forgotten here."""
+    cached = getattr(stream, "_fast_temporal", None)
+    if cached is None:
+        return {}
+    rejected = cached[1].rejected
+    cached[1].forget_rejected()
+    return rejected
+
+
+def add_rejected(stream: Any, rejected: dict[str, tuple[int, Any]]) -> None:
+    """Count values another process nulled for ``stream`` as if they were nulled here."""
+    if rejected:
+        columns = _temporal(stream)
+        with _REJECTED_LOCK:
+            for column, (count, raw) in rejected.items():
+                columns.reject(column, raw, count)
 
 
 # -- conforming -----------------------------------------------------------------------------------------------
@@ -204,7 +243,7 @@ def _temporal(stream: Any) -> TemporalColumns:
                               extra=plan.time_columns() if plan is not None else None)
     if cached is not None:  # a new schema: keep counting what the old one's columns rejected
         for column, (count, raw) in cached[1].rejected.items():
-            columns._reject(column, raw, count)
+            columns.reject(column, raw, count)
     stream._fast_temporal = (schema, columns)
     return columns
 
@@ -325,8 +364,9 @@ class EncodedRecordMessage(singer.RecordMessage):
         self.type = singer.SingerMessageType.RECORD
 
 
-def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
-    """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY."""
+def encode_fast(stream: Any, record: dict[str, Any]) -> bytes | None:
+    """The encoded record of ``stream``'s RECORD message for ``record`` (deselected and unknown properties
+    dropped, conformed in place), or ``None`` where only the exact path writes it as the SDK does."""
     mode, top = _selection(stream)
     if mode == "top":
         for key in top & record.keys():
@@ -340,10 +380,18 @@ def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singe
         record, unmapped = conform_in_place(record, plan)
     if unmapped:
         _warn_unmapped_properties(stream.name, tuple(unmapped), stream.logger)
+    return encode_record(record)
+
+
+def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
+    """``Stream._generate_record_messages`` (singer-sdk 0.54.9) for a stream without maps, ROOT_ONLY; a record
+    encoded by a worker process (:mod:`tap_pipedrive.record_processes`) is written as it was encoded."""
     alias = stream.stream_maps[0].stream_alias
-    encoded = encode_record(record)
+    encoded = cast("dict[Any, Any]", record).pop(ENCODED, None)
     if encoded is None:
-        record, _ = conform_root_only(record, plan)
+        encoded = encode_fast(stream, record)
+    if encoded is None:
+        record, _ = conform_root_only(record, _schema_plan(stream, stream.effective_schema))
         yield singer.RecordMessage(stream=alias, record=record, version=stream._stream_version,
                                    time_extracted=utc_now())
         return
@@ -363,6 +411,13 @@ _WRITERS: weakref.WeakSet[FastSingerWriter] = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for writer in list(_WRITERS):
         writer.flush()
+
+
+def forget_pending_records() -> None:
+    """Drop the RECORD lines every writer has queued, unwritten (a forked worker's copies of the tap's)."""
+    for writer in list(_WRITERS):
+        with writer._lock:
+            writer._pending.clear()
 
 
 class FastSingerWriter(SingerWriter):

@@ -74,6 +74,7 @@ PRIVATE_SURFACE: tuple[tuple[object, str], ...] = (
     (Stream, "_write_schema_message"),
     (Stream, "_write_state_message"),
     (Stream, "_increment_stream_state"),
+    (Stream, "_get_state_partition_context"),
     (RESTStream, "_request"),
     (RESTStream, "_LOG_REQUEST_METRICS"),
     (Tap, "_validate_config"),
@@ -108,6 +109,11 @@ class CompatStream(RESTStream[Any]):
                       context: Mapping[str, Any] | None) -> requests.Response:
         """Send one prepared request the SDK's way (its decorator, its response validation)."""
         return self.request_decorator(self._request)(prepared, context)
+
+    def partition_values(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """What singer-sdk adds to each record of a read with ``context`` (its state partition's values), where
+        the record lacks them."""
+        return dict(self._get_state_partition_context(dict(context) if context is not None else None) or {})
 
     def bookmark_advanced(self, context: Mapping[str, Any] | None) -> None:
         """singer-sdk has just moved the bookmark to the record it wrote (nothing to adjust here)."""

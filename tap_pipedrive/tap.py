@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
@@ -26,8 +27,9 @@ from pipedrive_core.fields import FieldDef
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient, PipedriveSession
 from pipedrive_core.http.errors import PipedriveError
 from pipedrive_core.settings import CONNECTION_SETTINGS, unknown_settings
+from tap_pipedrive import record_processes
 from tap_pipedrive import schemas as committed_schemas
-from tap_pipedrive.client import ApiStream
+from tap_pipedrive.client import ApiStream, PipedriveStream
 from tap_pipedrive.custom_fields import CustomFieldPlan
 from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
@@ -165,6 +167,16 @@ TAP_SETTINGS = th.PropertiesList(
         "others at their next page. 1 reads them one after another.",
     ),
     th.Property(
+        "record_processes",
+        th.IntegerType,
+        default=0,
+        description="Worker processes (0 to "
+        f"{record_processes.MAX_RECORD_PROCESSES}, Linux) that type and encode the records of list pages, so that "
+        "a sync is not held to one core: worth it where cores are free and Pipedrive answers fast. 0 processes "
+        "every record in the tap's own process. The output is the same either way; each worker holds a copy of "
+        "the tap.",
+    ),
+    th.Property(
         "max_requests_in_flight",
         th.IntegerType,
         description="The most list requests sent at once while one large list is read as update-time windows "
@@ -274,6 +286,8 @@ class TapPipedrive(CompatTap):
     config_jsonschema = th.PropertiesList(*CONNECTION_SETTINGS, *TAP_SETTINGS).to_dict()
     #: the lock and stop flag of a parallel sync (``parallel_streams`` > 1) while it runs
     sync_gate: SyncGate | None = None
+    #: the worker processes encoding records (``record_processes`` > 0) while a sync runs
+    record_processes: record_processes.RecordProcesses | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         state = kwargs.get("state")
@@ -281,6 +295,7 @@ class TapPipedrive(CompatTap):
         self._initial_state: dict[str, Any] = state if isinstance(state, dict) else {}
         self._column_maps: dict[str, dict[str, str]] = {}
         self._plans: dict[str, CustomFieldPlan | None] = {}
+        self._encoded_streams: frozenset[str] = frozenset()
         super().__init__(*args, **kwargs)
 
     @override
@@ -298,6 +313,9 @@ class TapPipedrive(CompatTap):
             _check_search_terms(config.get("search_terms"))
             _check_include_fields(config.get("include_fields"))
             _check_parallel_streams(config.get("parallel_streams"))
+            problem = record_processes.check_setting(config.get("record_processes"))
+            if problem:
+                raise ConfigError(problem)
         except ConfigError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         reconciled_streams(config)
@@ -330,7 +348,23 @@ class TapPipedrive(CompatTap):
     @cached_property
     def session(self) -> PipedriveSession:
         """The one session of the run: every stream shares its rate limiter and token."""
-        return _ProxyCachingSession(self.client_config, json_loads=fast_json_loads)
+        return _ProxyCachingSession(self.client_config, json_loads=self._decode)
+
+    def _decode(self, raw: bytes) -> Any:
+        """Every answer's JSON; a page of a stream whose records workers encode also gets their encodings."""
+        workers = self.record_processes
+        return fast_json_loads(raw) if workers is None else workers.loads(raw)
+
+    def pages_of(self, stream: ApiStream, context: Mapping[str, Any] | None) -> AbstractContextManager[object]:
+        """The scope of one request of ``stream`` (read with ``context``): its rows are encoded by the workers
+        when the stream qualifies and the read is a list (not ``/recents``)."""
+        workers = self.record_processes
+        if workers is None or stream.name not in self._encoded_streams or not isinstance(stream, PipedriveStream):
+            return nullcontext()
+        plan = stream._plan
+        if plan is not None and plan.mode == "recents":
+            return nullcontext()
+        return workers.page_of(stream, stream.partition_values(context))
 
     def server_now(self) -> dt.datetime:
         """Pipedrive's current time (the session's clock, fed by every answer's ``Date``).
@@ -463,6 +497,7 @@ class TapPipedrive(CompatTap):
         the process exits with the documented code. Every run ends with one summary line per stream.
         """
         self._log_children()
+        self._start_record_processes()
         try:
             self.sync_streams()
         except RunStopped as stop:
@@ -473,10 +508,21 @@ class TapPipedrive(CompatTap):
             self.logger.error("Stopping: %s", stop.message)
             raise SystemExit(stop.code) from None
         finally:
+            workers, self.record_processes = self.record_processes, None
+            if workers is not None:
+                workers.close()
             flush = getattr(self.message_writer, "flush", None)
             if callable(flush):
                 flush()  # a writer that batches RECORDs: nothing left queued when the run returns
             self._log_summary()
+
+    def _start_record_processes(self) -> None:
+        """Fork the record workers (``record_processes``) for the selected streams that qualify."""
+        read = [s for s in self.streams.values()
+                if s.selected and type(s) in STREAM_CLASSES.values() and isinstance(s, PipedriveStream)]
+        self.record_processes = record_processes.start(self, read, self.config.get("record_processes"))
+        self._encoded_streams = frozenset(
+            s.name for s in read if self.record_processes is not None and record_processes.qualifies(s))
 
     def sync_streams(self) -> None:
         """singer-sdk's sequential sync (``sync_all``), or with ``parallel_streams`` > 1 the top-level streams

@@ -1,0 +1,231 @@
+"""The per-record work of list pages in worker processes (setting ``record_processes``).
+
+Typing custom fields and timestamps, conforming and encoding a record holds the GIL, so threads cannot share it;
+on a machine with cores to spare it is what keeps the tap below Pipedrive's rate limit. With ``record_processes``
+> 0 a pool of that many processes is forked when the sync starts (after discovery, so each has every stream's
+schema and custom-field plan, and before any read's threads exist). Then, for a page of a stream that qualifies
+(:func:`qualifies`):
+
+* the thread that received the page sends its raw bytes to a worker and decodes its own copy meanwhile (the
+  reads need every record's keys and update time at once: windows, offset guards, the bookmark keeper);
+* the worker decodes the same bytes, gives each record its final shape (replication key, custom fields, dates
+  and times, deselected and unknown properties) and encodes it exactly as :func:`tap_pipedrive.fastpath.
+  fast_record_messages` does, and sends back one encoded record per row (``None`` where it could not);
+* each row of the receiving thread's copy carries its encoded form under :data:`ENCODED`, a key no JSON text can
+  spell; the stream's ``post_process`` keeps only its bookkeeping for such a row and its RECORD message takes
+  the encoded bytes as they are.
+
+Everything else stays where it was: which records are emitted, in which order, and every STATE. A row without
+an encoded form (the worker could not encode it exactly, did not answer, or the pool is gone) takes the
+in-process path, so the output is the same byte for byte either way (``tests/tap/test_record_processes.py``).
+
+Values a worker nulls as impossible are counted there and sent back with the page, so the run's one warning per
+column still carries the whole count. A worker ends with the tap: the pool is terminated when the sync ends
+(SIGTERM and SIGINT included, through the sync's ``finally``), and a worker whose parent is gone (SIGKILL) exits
+within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from multiprocessing.pool import Pool
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from tap_pipedrive import fastpath
+from tap_pipedrive.fastpath import ENCODED
+
+if TYPE_CHECKING:
+    from tap_pipedrive.client import PipedriveStream
+    from tap_pipedrive.tap import TapPipedrive
+
+logger = logging.getLogger("tap-pipedrive")
+
+
+#: how long a receiving thread waits for a worker's answer before taking the in-process path for the page
+ANSWER_TIMEOUT_S: Final = 60.0
+#: the most processes the setting takes (each holds a copy of the tap)
+MAX_RECORD_PROCESSES: Final = 8
+
+#: the tap of a worker process (inherited through ``fork``)
+_TAP: TapPipedrive | None = None
+#: the stdout a worker inherited, kept referenced so that it is never flushed or closed there
+_INHERITED_STDOUT: Any = None
+
+
+def available() -> bool:
+    """Whether worker processes can be forked here (Linux: ``fork`` is safe with the tap's state)."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def qualifies(stream: PipedriveStream) -> bool:
+    """Whether the stream's pages can be encoded by workers: a top-level catalogue list written through the
+    fast path (no stream map or flattening), nothing downloaded per record, no child stream selected (their
+    contexts are built from the rows in this process, which still works, but children's reads dominate such a
+    sync anyway)."""
+    from tap_pipedrive.client import ChildStream  # noqa: PLC0415
+
+    return (not isinstance(stream, ChildStream) and stream.parent_stream_type is None
+            and not stream.resource.download_path and not stream.has_selected_descendents
+            and fastpath.uses_plain_maps(stream) and stream.fast_path_writes)
+
+
+# -- in the worker --------------------------------------------------------------------------------------------
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _start_worker(parent: int) -> None:
+    """A worker writes nothing to the tap's stdout (what the parent had buffered at the fork stays there),
+    leaves SIGINT to the parent, and exits when the parent is gone."""
+    global _INHERITED_STDOUT  # noqa: PLW0603
+    _INHERITED_STDOUT = sys.stdout
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 # the worker's lifetime
+    fastpath.forget_pending_records()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
+    """The page's body with each row replaced by what the tap's process reads of it (:meth:`PipedriveStream.
+    kept_fields`) and its encoded record under :data:`ENCODED`; a row that could not be encoded exactly stays
+    whole (the tap's process gives it its shape). Also the values nulled as impossible, per column."""
+    assert _TAP is not None
+    stream: PipedriveStream = _TAP.streams[stream_name]  # type: ignore[assignment]
+    body = fastpath.fast_json_loads(raw)
+    rows = stream.extract_records(body.get("data") if isinstance(body, dict) else None)
+    kept = stream.kept_fields
+    whole: list[int] = []
+    for at, row in enumerate(rows):
+        if type(row) is not dict:
+            continue
+        slim = {name: row[name] for name in kept if name in row}
+        encoded = stream.encode_row(row, partition)
+        if encoded is None:
+            whole.append(at)
+            continue
+        row.clear()
+        row.update(slim)
+        cast("dict[Any, Any]", row)[ENCODED] = encoded
+    if whole:  # the rows as received, from a second decoding (encoding changed the first in place)
+        again = stream.extract_records(fastpath.fast_json_loads(raw).get("data"))
+        for at in whole:
+            rows[at].clear()
+            rows[at].update(again[at])
+    return body, fastpath.take_rejected(stream)
+
+
+# -- in the tap's process -------------------------------------------------------------------------------------
+
+
+class RecordProcesses:
+    """The pool, and the receiving threads' way to it (:meth:`loads`, the session's JSON decoder)."""
+
+    def __init__(self, tap: TapPipedrive, processes: int) -> None:
+        global _TAP  # noqa: PLW0603
+        self._tap = tap
+        self._local = threading.local()
+        self._warned = False
+        flush = getattr(tap.message_writer, "flush", None)
+        if callable(flush):
+            flush()  # nothing the workers could inherit half-written
+        sys.stdout.flush()
+        _TAP = tap
+        self._pool: Pool | None = multiprocessing.get_context("fork").Pool(
+            processes, initializer=_start_worker, initargs=(os.getpid(),))
+        self.processes = processes
+        #: pages sent to the workers, and those of them decoded here after all
+        self.pages = self.pages_here = 0
+
+    def close(self) -> None:
+        """Terminate the workers (their work is either taken or no longer wanted)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+            logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead",
+                        self.pages, self.processes, self.pages_here)
+
+    def page_of(self, stream: PipedriveStream, partition: dict[str, Any]) -> _PageScope:
+        """A context in which the pages this thread receives are encoded for ``stream``'s read whose state
+        partition values are ``partition``."""
+        return _PageScope(self._local, (stream, partition))
+
+    def loads(self, raw: bytes | str) -> Any:
+        """The session's decoder: ``fast_json_loads``, or for a page of a stream in :meth:`page_of` the body a
+        worker sends back (:func:`encode_page`); the page is decoded here when no worker answers."""
+        scope = getattr(self._local, "read", None)
+        pool = self._pool
+        if scope is None or pool is None or not isinstance(raw, bytes):
+            return fastpath.fast_json_loads(raw)
+        stream, partition = scope
+        self.pages += 1
+        try:
+            body, rejected = pool.apply_async(encode_page, (stream.name, raw, partition)).get(ANSWER_TIMEOUT_S)
+        except Exception as exc:  # a worker's failure costs the page its speed, nothing else
+            self._fallback(stream, exc)
+            return fastpath.fast_json_loads(raw)
+        fastpath.add_rejected(stream, rejected)
+        return body
+
+    def _fallback(self, stream: PipedriveStream, exc: BaseException) -> None:
+        self.pages_here += 1
+        if not self._warned:
+            self._warned = True
+            logger.warning("%s: a record process did not answer (%s: %s); its pages are processed here",
+                           stream.name, type(exc).__name__, exc)
+
+
+class _PageScope:
+    """Sets the receiving thread's current read (stream, partition values) for the requests sent within."""
+
+    __slots__ = ("_local", "_previous", "_read")
+
+    def __init__(self, local: threading.local, read: tuple[PipedriveStream, dict[str, Any]]) -> None:
+        self._local, self._read = local, read
+
+    def __enter__(self) -> None:
+        self._previous = getattr(self._local, "read", None)
+        self._local.read = self._read
+
+    def __exit__(self, *_: object) -> None:
+        self._local.read = self._previous
+
+
+def start(tap: TapPipedrive, streams: Iterable[PipedriveStream], setting: Any) -> RecordProcesses | None:
+    """The pool for a sync of ``streams`` (``None``: no worker, or no stream that qualifies)."""
+    processes = int(setting or 0)
+    if processes <= 0:
+        return None
+    if not available():
+        logger.warning("record_processes: worker processes need Linux (fork); records are processed in the "
+                       "tap's own process")
+        return None
+    chosen = [s.name for s in streams if qualifies(s)]
+    if not chosen:
+        return None
+    logger.info("Encoding records of %s in %d worker process%s (record_processes)", ", ".join(sorted(chosen)),
+                processes, "" if processes == 1 else "es")
+    return RecordProcesses(tap, processes)
+
+
+def check_setting(value: Any) -> str | None:
+    """An error message for a bad ``record_processes``, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RECORD_PROCESSES:
+        return f"record_processes must be a whole number from 0 to {MAX_RECORD_PROCESSES}, got {value!r}"
+    return None
+
