@@ -17,7 +17,7 @@ import logging
 from collections.abc import Generator, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import requests
 from singer_sdk import metrics
@@ -35,6 +35,8 @@ from tap_pipedrive import parent_params
 from tap_pipedrive.errors import BadBookmarkError, RunStopped
 from tap_pipedrive.fastpath import (
     ENCODED,
+    NULLED,
+    add_rejected,
     encode_fast,
     fast_record_messages,
     normalize_temporal,
@@ -698,8 +700,12 @@ class PipedriveStream(ApiStream):
             drop_before = plan.floor if plan is not None and plan.mode == "full" else None
             if keeper is not None and not keeper.admit(row.get(self.resource.key), second, drop_before=drop_before):
                 return None
-        if ENCODED not in row:  # else a worker process gave the row its shape (:mod:`.record_processes`)
+        if ENCODED not in row:
             self.shape(row)
+        else:  # a worker process gave the row its shape (:mod:`.record_processes`)
+            nulled = cast("dict[Any, Any]", row).pop(NULLED, None)
+            if nulled:
+                add_rejected(self, nulled)
         return row
 
     def shape(self, row: dict[str, Any]) -> None:

@@ -86,19 +86,25 @@ def fast_json_loads(data: bytes | str) -> Any:
 
 
 class _EncodedKey:
-    """The type of :data:`ENCODED`: hashable and not a string, so never a property of a decoded record."""
+    """The type of :data:`ENCODED` and :data:`NULLED`: hashable and not a string, so never a property of a
+    decoded record."""
 
-    __slots__ = ()
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def __repr__(self) -> str:
-        return "ENCODED"
+        return self._name
 
     def __reduce__(self) -> str:
-        return "ENCODED"  # unpickled as this module's one instance
+        return self._name  # unpickled as this module's instance of that name
 
 
 #: where a decoded row carries the bytes a worker process encoded for it (:mod:`tap_pipedrive.record_processes`)
-ENCODED: Final = _EncodedKey()
+ENCODED: Final = _EncodedKey("ENCODED")
+#: where such a row carries the values its worker nulled as impossible (column → (count, first raw value))
+NULLED: Final = _EncodedKey("NULLED")
 _REJECTED_LOCK = threading.Lock()
 
 

@@ -39,7 +39,7 @@ from multiprocessing.pool import Pool
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from tap_pipedrive import fastpath
-from tap_pipedrive.fastpath import ENCODED
+from tap_pipedrive.fastpath import ENCODED, NULLED
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
@@ -101,7 +101,8 @@ def _start_worker(parent: int) -> None:
 def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
     """The page's body with each row replaced by what the tap's process reads of it (:meth:`PipedriveStream.
     kept_fields`) and its encoded record under :data:`ENCODED`; a row that could not be encoded exactly stays
-    whole (the tap's process gives it its shape). Also the values nulled as impossible, per column."""
+    whole (the tap's process gives it its shape). A row with values nulled as impossible carries their counts
+    under :data:`NULLED`."""
     assert _TAP is not None
     stream: PipedriveStream = _TAP.streams[stream_name]  # type: ignore[assignment]
     body = fastpath.fast_json_loads(raw)
@@ -116,15 +117,19 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
         if encoded is None:
             whole.append(at)
             continue
+        nulled = fastpath.take_rejected(stream)
         row.clear()
         row.update(slim)
-        cast("dict[Any, Any]", row)[ENCODED] = encoded
+        marked = cast("dict[Any, Any]", row)
+        marked[ENCODED] = encoded
+        if nulled:
+            marked[NULLED] = nulled  # counted by the tap's process if it emits the row
     if whole:  # the rows as received, from a second decoding (encoding changed the first in place)
         again = stream.extract_records(fastpath.fast_json_loads(raw).get("data"))
         for at in whole:
             rows[at].clear()
             rows[at].update(again[at])
-    return body, fastpath.take_rejected(stream)
+    return body
 
 
 # -- in the tap's process -------------------------------------------------------------------------------------
@@ -173,11 +178,10 @@ class RecordProcesses:
         stream, partition = scope
         self.pages += 1
         try:
-            body, rejected = pool.apply_async(encode_page, (stream.name, raw, partition)).get(ANSWER_TIMEOUT_S)
+            body = pool.apply_async(encode_page, (stream.name, raw, partition)).get(ANSWER_TIMEOUT_S)
         except Exception as exc:  # a worker's failure costs the page its speed, nothing else
             self._fallback(stream, exc)
             return fastpath.fast_json_loads(raw)
-        fastpath.add_rejected(stream, rejected)
         return body
 
     def _fallback(self, stream: PipedriveStream, exc: BaseException) -> None:
