@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 #: the rows of scenario 1 in results (``ours_parallel``: runs from before five streams at once became the default)
-ROWS_OF_SCENARIO_1 = ("ours", "ours_sequential", "ours_parallel", "peer")
+ROWS_OF_SCENARIO_1 = ("ours", "ours_sequential", "ours_workers", "ours_parallel", "peer")
 
 
 def _f(value: Any, digits: int = 2) -> str:
@@ -106,6 +106,10 @@ def render_markdown(res: dict[str, Any]) -> str:
         out += ["## 3. Tap CPU (no latency, no rate limit)", "", *_run_of(s3)]
         rows = [["tap full sync", s3["tap"]["records"], s3["tap"]["wall_s"], s3["tap"]["records_per_s"],
                  s3["tap"].get("streaming_records_per_s"), s3["tap"]["cpu_s"]]]
+        if s3.get("tap_workers"):
+            w = s3["tap_workers"]
+            rows.append(["tap full sync, record_processes=2 (CPU: the tap and its workers)", w["records"],
+                         w["wall_s"], w["records_per_s"], w.get("streaming_records_per_s"), w["cpu_s"]])
         b = s3["baseline"]
         rows.append(["download + json.loads only", b["records"], b["wall_s"], b["records_per_s"], None, b["cpu_s"]])
         out += _table(["run", "records", "wall s", "records/s", "records/s after 1st record", "CPU s"], rows)
@@ -156,6 +160,7 @@ def render_plot(res: dict[str, Any], path: Path) -> None:
     labels, values = [], []
     s1 = res.get("scenario1") or {}
     short = {"ours": "ours", "ours_sequential": "ours, one stream\nafter another",
+             "ours_workers": "ours, 2 record\nprocesses",
              "ours_parallel": "ours, 5 streams\nat once", "peer": "singer-io 2.1.0"}
     for who in ROWS_OF_SCENARIO_1:
         if s1.get(who):

@@ -41,6 +41,8 @@ def log(msg: str) -> None:
 #: the variant row of scenario 1: the five read streams one after another (tap setting ``parallel_streams``; the
 #: default reads five at once)
 SEQUENTIAL_SETTINGS: dict[str, Any] = {"parallel_streams": 1}
+#: the other variant row of scenarios 1 and 3: the defaults plus two worker processes typing and encoding records
+WORKER_SETTINGS: dict[str, Any] = {"record_processes": 2}
 
 
 class Bench:
@@ -147,6 +149,11 @@ class Bench:
             s1["ours_sequential"] = self.summary(
                 f"ours, parallel_streams={SEQUENTIAL_SETTINGS['parallel_streams']} (one stream after another)",
                 one, one_req)
+            both, both_req = self.run_tap(emu, "s1-full-workers", burst=self.p.burst, streams=READ_STREAMS,
+                                          extra=WORKER_SETTINGS)
+            s1["ours_workers"] = self.summary(
+                f"ours, record_processes={WORKER_SETTINGS['record_processes']} (CPU includes the workers)",
+                both, both_req)
             if self.use_peer:
                 s1["peer"] = self.run_peer(emu)
             if s1.get("peer"):
@@ -221,6 +228,8 @@ class Bench:
         with self.emulator("s3", latency_ms=0, burst=NO_LIMIT_BURST) as emu:
             emu.warm(READ_STREAMS)
             tap, tap_req = self.run_tap(emu, "s3-nolatency", burst=NO_LIMIT_BURST, streams=READ_STREAMS)
+            both, both_req = self.run_tap(emu, "s3-nolatency-workers", burst=NO_LIMIT_BURST, streams=READ_STREAMS,
+                                          extra=WORKER_SETTINGS)
             base_json = self.raw / "baseline.json"
             base = run_measured(
                 [sys.executable, "-m", "benchmarks.baseline", "--out", str(base_json), emu.url, emu.token,
@@ -233,6 +242,8 @@ class Bench:
                          extra=SEQUENTIAL_SETTINGS)  # cProfile sees one thread: the records' path runs in it
         s3: dict[str, Any] = {
             "tap": self.summary("ours, no latency", tap, tap_req),
+            "tap_workers": self.summary(f"ours, record_processes={WORKER_SETTINGS['record_processes']}", both,
+                                        both_req),
             "baseline": {
                 "records": base_records,
                 "wall_s": base.wall_s,

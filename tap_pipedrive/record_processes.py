@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import threading
@@ -148,6 +149,8 @@ class RecordProcesses:
             flush()  # nothing the workers could inherit half-written
         sys.stdout.flush()
         _TAP = tap
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._children_cpu = used.ru_utime + used.ru_stime
         self._pool: Pool | None = multiprocessing.get_context("fork").Pool(
             processes, initializer=_start_worker, initargs=(os.getpid(),))
         self.processes = processes
@@ -160,8 +163,10 @@ class RecordProcesses:
         if pool is not None:
             pool.terminate()
             pool.join()
-            logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead",
-                        self.pages, self.processes, self.pages_here)
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
+            logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead; "
+                        "the workers used %.1f s of CPU", self.pages, self.processes, self.pages_here,
+                        used.ru_utime + used.ru_stime - self._children_cpu)
 
     def page_of(self, stream: PipedriveStream, partition: dict[str, Any]) -> _PageScope:
         """A context in which the pages this thread receives are encoded for ``stream``'s read whose state
