@@ -2,27 +2,28 @@
 
 Typing custom fields and timestamps, conforming and encoding a record holds the GIL, so threads cannot share it;
 on a machine with cores to spare it is what keeps the tap below Pipedrive's rate limit. With ``record_processes``
-> 0 a pool of that many processes is forked when the sync starts (after discovery, so each has every stream's
-schema and custom-field plan, and before any read's threads exist). Then, for a page of a stream that qualifies
-(:func:`qualifies`):
+> 0 that many processes are forked when the sync starts (after discovery, so each has every stream's schema and
+custom-field plan, and before any read's threads exist), each with its own pipe. Then, for a page of a stream
+that qualifies (:func:`qualifies`):
 
-* the thread that received the page sends its raw bytes to a worker and decodes its own copy meanwhile (the
-  reads need every record's keys and update time at once: windows, offset guards, the bookmark keeper);
-* the worker decodes the same bytes, gives each record its final shape (replication key, custom fields, dates
-  and times, deselected and unknown properties) and encodes it exactly as :func:`tap_pipedrive.fastpath.
-  fast_record_messages` does, and sends back one encoded record per row (``None`` where it could not);
-* each row of the receiving thread's copy carries its encoded form under :data:`ENCODED`, a key no JSON text can
-  spell; the stream's ``post_process`` keeps only its bookkeeping for such a row and its RECORD message takes
-  the encoded bytes as they are.
+* the thread that received the page sends its raw bytes to a free worker instead of decoding them;
+* the worker decodes them, gives each record its final shape (replication key, custom fields, dates and times,
+  the read's partition values, deselected and unknown properties) and encodes it exactly as
+  :func:`tap_pipedrive.fastpath.fast_record_messages` does; it sends back the page's body with each row cut down
+  to what the tap's process reads of it (key, update time, add time: windows, offset guards, the bookmark keeper)
+  and its encoded record under :data:`~tap_pipedrive.fastpath.ENCODED`, a key no JSON text can spell;
+* the stream's ``post_process`` keeps only its bookkeeping for such a row, and its RECORD message takes the
+  encoded bytes as they are.
 
-Everything else stays where it was: which records are emitted, in which order, and every STATE. A row without
-an encoded form (the worker could not encode it exactly, did not answer, or the pool is gone) takes the
-in-process path, so the output is the same byte for byte either way (``tests/tap/test_record_processes.py``).
+Everything else stays in the tap's process: which records are emitted, in which order, and every STATE. A row the
+worker could not encode exactly comes back whole and takes the in-process path; a page whose worker failed, hung
+(:data:`ANSWER_TIMEOUT_S`) or died is decoded and processed in the tap's process (logged once; a dead worker is
+not replaced). The output is the same byte for byte either way (``tests/tap/test_record_processes.py``).
 
-Values a worker nulls as impossible are counted there and sent back with the page, so the run's one warning per
-column still carries the whole count. A worker ends with the tap: the pool is terminated when the sync ends
-(SIGTERM and SIGINT included, through the sync's ``finally``), and a worker whose parent is gone (SIGKILL) exits
-within a second.
+Values a worker nulls as impossible travel with their row (:data:`~tap_pipedrive.fastpath.NULLED`) and are counted
+when the row is emitted, so the run's one warning per column carries the exact count. A worker ends with the tap:
+the workers are killed when the sync ends (SIGTERM and SIGINT included, through the sync's ``finally``), and a
+worker whose tap is gone (SIGKILL) exits within a second.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import resource
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterable
-from multiprocessing.pool import Pool
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from tap_pipedrive import fastpath
@@ -136,13 +138,61 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
 # -- in the tap's process -------------------------------------------------------------------------------------
 
 
+def _serve(conn: Connection, parent: int) -> None:
+    """A worker's loop: a page's (stream, partition values), its raw bytes, then its answer back on the same pipe:
+    ``(True, body)``, ``(False, "json")`` for text that is not JSON, or ``(False, the error)``."""
+    _start_worker(parent)
+    while True:
+        try:
+            name, partition = conn.recv()
+            raw = conn.recv_bytes()
+        except (EOFError, OSError):  # the tap closed the pipe: done
+            os._exit(0)
+        try:
+            answer: tuple[bool, Any] = (True, encode_page(name, raw, partition))
+        except ValueError:
+            answer = (False, "json")
+        except Exception as exc:  # sent back: the tap processes the page itself
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(answer)
+        except (OSError, ValueError):
+            os._exit(0)
+
+
+class _Worker:
+    """One forked worker and the tap's end of its pipe (one page at a time)."""
+
+    def __init__(self, parent: int, number: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conn, theirs = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(theirs, parent), daemon=True,
+                                       name=f"record-process-{number}")
+        self.process.start()
+        theirs.close()
+
+    def ask(self, name: str, partition: dict[str, Any], raw: bytes) -> tuple[bool, Any]:
+        self.conn.send((name, partition))
+        self.conn.send_bytes(raw)
+        if not self.conn.poll(ANSWER_TIMEOUT_S):
+            raise TimeoutError(f"no answer in {ANSWER_TIMEOUT_S:g} s")
+        answer: tuple[bool, Any] = self.conn.recv()
+        return answer
+
+    def stop(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
 class RecordProcesses:
-    """The pool, and the receiving threads' way to it (:meth:`loads`, the session's JSON decoder)."""
+    """The workers, and the receiving threads' way to them (:meth:`loads`, the session's JSON decoder)."""
 
     def __init__(self, tap: TapPipedrive, processes: int) -> None:
         global _TAP  # noqa: PLW0603
-        self._tap = tap
         self._local = threading.local()
+        self._lock = threading.Lock()
         self._warned = False
         flush = getattr(tap.message_writer, "flush", None)
         if callable(flush):
@@ -151,22 +201,29 @@ class RecordProcesses:
         _TAP = tap
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         self._children_cpu = used.ru_utime + used.ru_stime
-        self._pool: Pool | None = multiprocessing.get_context("fork").Pool(
-            processes, initializer=_start_worker, initargs=(os.getpid(),))
+        self._workers = [_Worker(os.getpid(), n) for n in range(processes)]
+        #: workers free for a page; ``None`` once none is left alive (a dead worker is not replaced: forking
+        #: again while the reads' threads run is not safe)
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        for worker in self._workers:
+            self._idle.put(worker)
+        self._alive = processes
         self.processes = processes
-        #: pages sent to the workers, and those of them decoded here after all
+        #: pages sent to the workers, and those of them processed here after all
         self.pages = self.pages_here = 0
 
     def close(self) -> None:
-        """Terminate the workers (their work is either taken or no longer wanted)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-            used = resource.getrusage(resource.RUSAGE_CHILDREN)
-            logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead; "
-                        "the workers used %.1f s of CPU", self.pages, self.processes, self.pages_here,
-                        used.ru_utime + used.ru_stime - self._children_cpu)
+        """Stop the workers (their work is either taken or no longer wanted) and log what they did."""
+        workers, self._workers = self._workers, []
+        if not workers:
+            return
+        for worker in workers:
+            worker.stop()
+        self._idle.put(None)
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead; "
+                    "the workers used %.1f s of CPU", self.pages, self.processes, self.pages_here,
+                    used.ru_utime + used.ru_stime - self._children_cpu)
 
     def page_of(self, stream: PipedriveStream, partition: dict[str, Any]) -> _PageScope:
         """A context in which the pages this thread receives are encoded for ``stream``'s read whose state
@@ -175,26 +232,45 @@ class RecordProcesses:
 
     def loads(self, raw: bytes | str) -> Any:
         """The session's decoder: ``fast_json_loads``, or for a page of a stream in :meth:`page_of` the body a
-        worker sends back (:func:`encode_page`); the page is decoded here when no worker answers."""
+        worker sends back (:func:`encode_page`); the page is decoded here when no worker can answer."""
         scope = getattr(self._local, "read", None)
-        pool = self._pool
-        if scope is None or pool is None or not isinstance(raw, bytes):
+        if scope is None or not self._workers or not isinstance(raw, bytes):
             return fastpath.fast_json_loads(raw)
         stream, partition = scope
-        self.pages += 1
-        try:
-            body = pool.apply_async(encode_page, (stream.name, raw, partition)).get(ANSWER_TIMEOUT_S)
-        except Exception as exc:  # a worker's failure costs the page its speed, nothing else
-            self._fallback(stream, exc)
+        worker = self._idle.get()
+        if worker is None:  # none left
+            self._idle.put(None)
             return fastpath.fast_json_loads(raw)
-        return body
+        with self._lock:
+            self.pages += 1
+        try:
+            ok, answer = worker.ask(stream.name, partition, raw)
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:  # died, hung, or closed by close()
+            self._lost(worker)
+            self._fallback(stream, f"{type(exc).__name__}: {exc}")
+            return fastpath.fast_json_loads(raw)
+        self._idle.put(worker)
+        if ok:
+            return answer
+        if answer != "json":  # not JSON: decoded here, for the session to judge the answer as it always does
+            self._fallback(stream, answer)
+        return fastpath.fast_json_loads(raw)
 
-    def _fallback(self, stream: PipedriveStream, exc: BaseException) -> None:
-        self.pages_here += 1
-        if not self._warned:
-            self._warned = True
-            logger.warning("%s: a record process did not answer (%s: %s); its pages are processed here",
-                           stream.name, type(exc).__name__, exc)
+    def _lost(self, worker: _Worker) -> None:
+        worker.stop()
+        with self._lock:
+            self._alive -= 1
+            last = self._alive == 0
+        if last:
+            self._idle.put(None)
+
+    def _fallback(self, stream: PipedriveStream, reason: str) -> None:
+        with self._lock:
+            self.pages_here += 1
+            warn, self._warned = not self._warned, True
+        if warn:
+            logger.warning("%s: a record process did not encode a page (%s); such pages are processed here",
+                           stream.name, reason)
 
 
 class _PageScope:

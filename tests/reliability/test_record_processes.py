@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from pipedrive_emulator.server import Emulator
+from tap_pipedrive import record_processes
 from tap_pipedrive.tap import TapPipedrive
 from tests.reliability import test_impossible_dates as dates
 from tests.reliability import test_tap_interruptions as sequential
@@ -158,3 +161,43 @@ def test_impossible_values_nulled_by_workers_are_counted_once_per_column(world: 
     """The workers null the values; the tap's process logs each column once with the count of every process."""
     emu, config, kinds, spoiled = world
     dates.test_impossible_values_become_null_logged_once_per_column((emu, {**config, **WORKERS}, kinds, spoiled))
+
+
+# -- workers that fail -----------------------------------------------------------------------------------------
+
+def _failing_on_every_third_page(how: str) -> Any:
+    """``encode_page`` that fails on each worker's third page: ``raise`` (an error sent back) or ``exit`` (the
+    worker dies with the page, whose answer never comes). Patched before the fork, so the workers inherit it."""
+    original = record_processes.encode_page
+    calls = [0]
+
+    def encode_page(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 3:
+            if how == "exit":
+                os._exit(1)
+            raise RuntimeError("a worker's bug")
+        return original(*args)
+
+    return encode_page
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("how", ["raise", "exit"])
+def test_pages_a_worker_fails_are_processed_in_the_tap(emu: Emulator, how: str, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A worker's error, or a worker dying with a page, costs that page its speed only: it is decoded and
+    processed in the tap's process (after the answer timeout for a dead worker), the run is exact, and one
+    warning says so."""
+    caplog.set_level(logging.INFO, logger="tap-pipedrive")
+    monkeypatch.setattr(record_processes, "encode_page", _failing_on_every_third_page(how))
+    monkeypatch.setattr(record_processes, "ANSWER_TIMEOUT_S", 1.0)
+    result = sync(tap_config(emu, **WORKERS), streams=STREAMS)
+    assert result.exit_code == 0, log_tail(result.log)
+    assert_exact(result.messages, emu, STREAMS)
+    assert_states_cover_only_written(result.messages)
+    summary = re.search(r"Record processes: (\d+) pages encoded by 2 workers, (\d+) of them processed here",
+                        result.log)
+    assert summary is not None, log_tail(result.log)
+    assert int(summary.group(2)) >= 1
+    assert result.log.count("a record process did not encode a page") == 1
