@@ -55,6 +55,8 @@ logger = logging.getLogger("tap-pipedrive")
 ANSWER_TIMEOUT_S: Final = 60.0
 #: the most processes the setting takes (each holds a copy of the tap)
 MAX_RECORD_PROCESSES: Final = 8
+#: workers when the setting is unset and at least two CPUs are usable (measured in docs/benchmarks.md)
+DEFAULT_RECORD_PROCESSES: Final = 2
 
 #: the tap of a worker process (inherited through ``fork``)
 _TAP: TapPipedrive | None = None
@@ -98,7 +100,35 @@ def _start_worker(parent: int) -> None:
     fastpath.forget_pending_records()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for each in list(logging.root.manager.loggerDict.values()):
+        if isinstance(each, logging.Logger):
+            each.handlers.clear()
+            each.propagate = True
+    logging.root.handlers[:] = [_RELAY]
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+#: a log line a worker sends to the tap's process: (logger name, level, text)
+LogLine = tuple[str, int, str]
+
+
+class _Relay(logging.Handler):
+    """In a worker: keeps what it logs while encoding a page, for the tap's process to log (its stderr and its
+    handlers, which a test or Meltano may have set up)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[LogLine] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.levelno, record.getMessage()))
+
+    def take(self) -> list[LogLine]:
+        lines, self.lines = self.lines, []
+        return lines
+
+
+_RELAY = _Relay()
 
 
 def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
@@ -140,7 +170,8 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
 
 def _serve(conn: Connection, parent: int) -> None:
     """A worker's loop: a page's (stream, partition values), its raw bytes, then its answer back on the same pipe:
-    ``(True, body)``, ``(False, "json")`` for text that is not JSON, or ``(False, the error)``."""
+    ``(True, body, log lines)``, ``(False, "json", log lines)`` for text that is not JSON, or ``(False, the error,
+    log lines)``."""
     _start_worker(parent)
     while True:
         try:
@@ -149,11 +180,11 @@ def _serve(conn: Connection, parent: int) -> None:
         except (EOFError, OSError):  # the tap closed the pipe: done
             os._exit(0)
         try:
-            answer: tuple[bool, Any] = (True, encode_page(name, raw, partition))
+            answer: tuple[bool, Any, list[LogLine]] = (True, encode_page(name, raw, partition), _RELAY.take())
         except ValueError:
-            answer = (False, "json")
+            answer = (False, "json", _RELAY.take())
         except Exception as exc:  # sent back: the tap processes the page itself
-            answer = (False, f"{type(exc).__name__}: {exc}")
+            answer = (False, f"{type(exc).__name__}: {exc}", _RELAY.take())
         try:
             conn.send(answer)
         except (OSError, ValueError):
@@ -171,12 +202,12 @@ class _Worker:
         self.process.start()
         theirs.close()
 
-    def ask(self, name: str, partition: dict[str, Any], raw: bytes) -> tuple[bool, Any]:
+    def ask(self, name: str, partition: dict[str, Any], raw: bytes) -> tuple[bool, Any, list[LogLine]]:
         self.conn.send((name, partition))
         self.conn.send_bytes(raw)
         if not self.conn.poll(ANSWER_TIMEOUT_S):
             raise TimeoutError(f"no answer in {ANSWER_TIMEOUT_S:g} s")
-        answer: tuple[bool, Any] = self.conn.recv()
+        answer: tuple[bool, Any, list[LogLine]] = self.conn.recv()
         return answer
 
     def stop(self) -> None:
@@ -208,12 +239,16 @@ class RecordProcesses:
         for worker in self._workers:
             self._idle.put(worker)
         self._alive = processes
+        self._closing = False
+        #: (logger, text) of every line a worker sent → the first worker that sent it
+        self._logged: dict[tuple[str, str], _Worker] = {}
         self.processes = processes
         #: pages sent to the workers, and those of them processed here after all
         self.pages = self.pages_here = 0
 
     def close(self) -> None:
         """Stop the workers (their work is either taken or no longer wanted) and log what they did."""
+        self._closing = True
         workers, self._workers = self._workers, []
         if not workers:
             return
@@ -222,8 +257,8 @@ class RecordProcesses:
         self._idle.put(None)
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         logger.info("Record processes: %d pages encoded by %d workers, %d of them processed here instead; "
-                    "the workers used %.1f s of CPU", self.pages, self.processes, self.pages_here,
-                    used.ru_utime + used.ru_stime - self._children_cpu)
+                    "the workers used %.1f s of CPU, the largest peaked at %.0f MB", self.pages, self.processes,
+                    self.pages_here, used.ru_utime + used.ru_stime - self._children_cpu, used.ru_maxrss / 1024)
 
     def page_of(self, stream: PipedriveStream, partition: dict[str, Any]) -> _PageScope:
         """A context in which the pages this thread receives are encoded for ``stream``'s read whose state
@@ -234,7 +269,7 @@ class RecordProcesses:
         """The session's decoder: ``fast_json_loads``, or for a page of a stream in :meth:`page_of` the body a
         worker sends back (:func:`encode_page`); the page is decoded here when no worker can answer."""
         scope = getattr(self._local, "read", None)
-        if scope is None or not self._workers or not isinstance(raw, bytes):
+        if scope is None or self._closing or not isinstance(raw, bytes):
             return fastpath.fast_json_loads(raw)
         stream, partition = scope
         worker = self._idle.get()
@@ -244,17 +279,28 @@ class RecordProcesses:
         with self._lock:
             self.pages += 1
         try:
-            ok, answer = worker.ask(stream.name, partition, raw)
+            ok, answer, lines = worker.ask(stream.name, partition, raw)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:  # died, hung, or closed by close()
             self._lost(worker)
-            self._fallback(stream, f"{type(exc).__name__}: {exc}")
+            if not self._closing:  # a page read while the sync ends (read ahead, then discarded)
+                self._fallback(stream, f"{type(exc).__name__}: {exc}")
             return fastpath.fast_json_loads(raw)
         self._idle.put(worker)
+        self._log(worker, lines)
         if ok:
             return answer
         if answer != "json":  # not JSON: decoded here, for the session to judge the answer as it always does
             self._fallback(stream, answer)
         return fastpath.fast_json_loads(raw)
+
+    def _log(self, worker: _Worker, lines: list[LogLine]) -> None:
+        """Log a worker's lines here; a line another worker already sent is not repeated (each worker warns once
+        where the tap's process, alone, would have warned once)."""
+        for name, level, text in lines:
+            with self._lock:
+                first = self._logged.setdefault((name, text), worker)
+            if first is worker:
+                logging.getLogger(name).log(level, "%s", text)
 
     def _lost(self, worker: _Worker) -> None:
         worker.stop()
@@ -289,9 +335,23 @@ class _PageScope:
         self._local.read = self._previous
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_processes() -> int:
+    """``record_processes`` when unset: :data:`DEFAULT_RECORD_PROCESSES` where forking is available and at least
+    two CPUs are usable, else 0 (on one CPU the workers only add the cost of the pipe)."""
+    return DEFAULT_RECORD_PROCESSES if available() and usable_cpus() >= 2 else 0
+
+
 def start(tap: TapPipedrive, streams: Iterable[PipedriveStream], setting: Any) -> RecordProcesses | None:
-    """The pool for a sync of ``streams`` (``None``: no worker, or no stream that qualifies)."""
-    processes = int(setting or 0)
+    """The workers for a sync of ``streams`` (``None``: no worker, or no stream that qualifies)."""
+    processes = default_processes() if setting is None else int(setting)
     if processes <= 0:
         return None
     if not available():

@@ -169,12 +169,12 @@ TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "record_processes",
         th.IntegerType,
-        default=0,
         description="Worker processes (0 to "
-        f"{record_processes.MAX_RECORD_PROCESSES}, Linux) that type and encode the records of list pages, so that "
-        "a sync is not held to one core: worth it where cores are free and Pipedrive answers fast. 0 processes "
-        "every record in the tap's own process. The output is the same either way; each worker holds a copy of "
-        "the tap.",
+        f"{record_processes.MAX_RECORD_PROCESSES}, Linux) that type and encode the records of top-level list "
+        "pages, so that a sync is not held to one core. Unset: "
+        f"{record_processes.DEFAULT_RECORD_PROCESSES} where at least two CPUs are usable, else 0. 0 processes "
+        "every record in the tap's own process. The output is the same either way; each worker is a forked copy "
+        "of the tap.",
     ),
     th.Property(
         "max_requests_in_flight",

@@ -70,7 +70,7 @@ def _final_state(lines: list[str]) -> dict[str, Any]:
 @pytest.mark.timeout(600)
 def test_every_top_level_stream_writes_the_same_bytes_with_record_processes(world, tmp_path: Path) -> None:
     _, config, catalog = world
-    here, _ = _cli(tmp_path, config, catalog, "here")
+    here, _ = _cli(tmp_path, {**config, "record_processes": 0}, catalog, "here")
     workers, log = _cli(tmp_path, {**config, "record_processes": 2}, catalog, "workers")
     assert sum('"type":"RECORD"' in line for line in here) > 500
     assert _per_stream(workers) == _per_stream(here)  # byte for byte, volatile times aside
@@ -125,3 +125,14 @@ def test_the_encoded_marker_survives_the_pipe_as_itself() -> None:
     row = pickle.loads(pickle.dumps({"id": 1, ENCODED: b"{}"}))
     assert row[ENCODED] == b"{}"
     assert next(k for k in row if k != "id") is ENCODED
+
+
+def test_unset_means_two_workers_where_two_cpus_are_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(record_processes, "available", lambda: True)
+    monkeypatch.setattr(record_processes, "usable_cpus", lambda: 2)
+    assert record_processes.default_processes() == record_processes.DEFAULT_RECORD_PROCESSES == 2
+    monkeypatch.setattr(record_processes, "usable_cpus", lambda: 1)
+    assert record_processes.default_processes() == 0  # one CPU: the pipe would only add work
+    monkeypatch.setattr(record_processes, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(record_processes, "available", lambda: False)
+    assert record_processes.default_processes() == 0  # no fork (not Linux)
