@@ -71,9 +71,9 @@ def available() -> bool:
 
 def qualifies(stream: PipedriveStream) -> bool:
     """Whether the stream's pages can be encoded by workers: a top-level catalogue list written through the
-    fast path (no stream map or flattening), nothing downloaded per record, no child stream selected (their
-    contexts are built from the rows in this process, which still works, but children's reads dominate such a
-    sync anyway)."""
+    fast path (a stream map or flattening works on whole records), nothing downloaded per record (that happens
+    in this process), and no child stream selected (its contexts are built from more of the row than the
+    workers send back)."""
     from tap_pipedrive.client import ChildStream  # noqa: PLC0415
 
     return (not isinstance(stream, ChildStream) and stream.parent_stream_type is None
