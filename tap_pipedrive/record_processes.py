@@ -78,7 +78,7 @@ def qualifies(stream: PipedriveStream) -> bool:
 
     return (not isinstance(stream, ChildStream) and stream.parent_stream_type is None
             and not stream.resource.download_path and not stream.has_selected_descendents
-            and fastpath.uses_plain_maps(stream) and stream.fast_path_writes)
+            and stream.fast_path_writes)
 
 
 # -- in the worker --------------------------------------------------------------------------------------------
@@ -165,9 +165,6 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
     return body
 
 
-# -- in the tap's process -------------------------------------------------------------------------------------
-
-
 def _serve(conn: Connection, parent: int) -> None:
     """A worker's loop: a page's (stream, partition values), its raw bytes, then its answer back on the same pipe:
     ``(True, body, log lines)``, ``(False, "json", log lines)`` for text that is not JSON, or ``(False, the error,
@@ -189,6 +186,9 @@ def _serve(conn: Connection, parent: int) -> None:
             conn.send(answer)
         except (OSError, ValueError):
             os._exit(0)
+
+
+# -- in the tap's process -------------------------------------------------------------------------------------
 
 
 class _Worker:
@@ -220,8 +220,10 @@ class _Worker:
 class RecordProcesses:
     """The workers, and the receiving threads' way to them (:meth:`loads`, the session's JSON decoder)."""
 
-    def __init__(self, tap: TapPipedrive, processes: int) -> None:
+    def __init__(self, tap: TapPipedrive, processes: int, streams: Iterable[str]) -> None:
         global _TAP  # noqa: PLW0603
+        #: the streams whose pages the workers encode
+        self.streams = frozenset(streams)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._warned = False
@@ -358,12 +360,12 @@ def start(tap: TapPipedrive, streams: Iterable[PipedriveStream], setting: Any) -
         logger.warning("record_processes: worker processes need Linux (fork); records are processed in the "
                        "tap's own process")
         return None
-    chosen = [s.name for s in streams if qualifies(s)]
+    chosen = sorted(s.name for s in streams if qualifies(s))
     if not chosen:
         return None
-    logger.info("Encoding records of %s in %d worker process%s (record_processes)", ", ".join(sorted(chosen)),
+    logger.info("Encoding records of %s in %d worker process%s (record_processes)", ", ".join(chosen),
                 processes, "" if processes == 1 else "es")
-    return RecordProcesses(tap, processes)
+    return RecordProcesses(tap, processes, chosen)
 
 
 def check_setting(value: Any) -> str | None:

@@ -295,7 +295,6 @@ class TapPipedrive(CompatTap):
         self._initial_state: dict[str, Any] = state if isinstance(state, dict) else {}
         self._column_maps: dict[str, dict[str, str]] = {}
         self._plans: dict[str, CustomFieldPlan | None] = {}
-        self._encoded_streams: frozenset[str] = frozenset()
         super().__init__(*args, **kwargs)
 
     @override
@@ -359,7 +358,7 @@ class TapPipedrive(CompatTap):
         """The scope of one request of ``stream`` (read with ``context``): its rows are encoded by the workers
         when the stream qualifies and the read is a list (not ``/recents``)."""
         workers = self.record_processes
-        if workers is None or stream.name not in self._encoded_streams or not isinstance(stream, PipedriveStream):
+        if workers is None or stream.name not in workers.streams or not isinstance(stream, PipedriveStream):
             return nullcontext()
         plan = stream._plan
         if plan is not None and plan.mode == "recents":
@@ -521,8 +520,6 @@ class TapPipedrive(CompatTap):
         read = [s for s in self.streams.values()
                 if s.selected and type(s) in STREAM_CLASSES.values() and isinstance(s, PipedriveStream)]
         self.record_processes = record_processes.start(self, read, self.config.get("record_processes"))
-        self._encoded_streams = frozenset(
-            s.name for s in read if self.record_processes is not None and record_processes.qualifies(s))
 
     def sync_streams(self) -> None:
         """singer-sdk's sequential sync (``sync_all``), or with ``parallel_streams`` > 1 the top-level streams

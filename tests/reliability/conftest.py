@@ -178,9 +178,9 @@ def write_json(path: Path, value: Any) -> Path:
 
 
 def signalled_tap(config: dict[str, Any], streams: list[str], tmp_path: Path, sig: signal.Signals,
-                  after: int) -> tuple[int | None, list[str]]:
+                  after: int, before_signal: Callable[[int], object] | None = None) -> tuple[int | None, list[str]]:
     """The tap as a process reading ``streams``, sent ``sig`` once ``after`` RECORD lines arrived: its exit code
-    and every line it wrote (up to the kill for SIGKILL)."""
+    and every line it wrote (up to the kill for SIGKILL). ``before_signal`` gets the tap's pid just before."""
     catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), streams)
     config_path = write_json(tmp_path / "config.json", config)
     catalog_path = write_json(tmp_path / "catalog.json", catalog)
@@ -195,6 +195,8 @@ def signalled_tap(config: dict[str, Any], streams: list[str], tmp_path: Path, si
             seen += line.startswith('{"type":"RECORD"')
             if seen == after:
                 break
+        if before_signal is not None:
+            before_signal(proc.pid)
         proc.send_signal(sig)
         if sig != signal.SIGKILL:
             lines += proc.stdout.readlines()

@@ -5,7 +5,7 @@ STATE covering only records already written (tests/tap/test_parallel_streams.py 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
 from tests.reliability.test_tap_interruptions import OAUTH, _spend_of_a_quiet_rerun
+from tests.tap.conftest import SyncResult
 from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
@@ -100,13 +101,22 @@ def test_parallel_run_signalled_mid_stream_then_rerun_delivers_every_stream(tmp_
         messages = signalled_messages(sig, returncode, lines)
         complete = sum(len(truth(emu, stream)) for stream in STREAMS)
         assert sum(m["type"] == "RECORD" for m in messages) < complete, "the signal came after the end"
-        assert_schema_first(messages)
-        assert_states_cover_only_written(messages)
-        states = [m["value"] for m in messages if m["type"] == "STATE"]
-        rerun = sync(config, streams=STREAMS, state=states[-1] if states else None)
-        assert rerun.exit_code == 0, log_tail(rerun.log)
-        assert_states_cover_only_written(rerun.messages, messages)
-        assert_exact(messages + rerun.messages, emu, STREAMS)
+        assert_rerun_completes(config, messages, emu, STREAMS)
+
+
+def assert_rerun_completes(config: dict[str, Any], messages: list[dict[str, Any]], emu: Emulator,
+                           streams: Iterable[str]) -> SyncResult:
+    """A stopped run wrote SCHEMA first and STATEs covering only written records; the rerun from its last STATE
+    does too, and the two runs together deliver ``streams`` exactly. The rerun, for more checks."""
+    streams = list(streams)
+    assert_schema_first(messages)
+    assert_states_cover_only_written(messages)
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    rerun = sync(config, streams=streams, state=states[-1] if states else None)
+    assert rerun.exit_code == 0, log_tail(rerun.log)
+    assert_states_cover_only_written(rerun.messages, messages)
+    assert_exact(messages + rerun.messages, emu, streams)
+    return rerun
 
 
 # -- the sequential cases, run again with every tap config of their module asking for five workers ------------

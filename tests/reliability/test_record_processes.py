@@ -4,13 +4,10 @@ budget running out, and impossible values counted across processes, each with ex
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,22 +18,20 @@ import pytest
 
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive import record_processes
-from tap_pipedrive.tap import TapPipedrive
 from tests.reliability import test_impossible_dates as dates
 from tests.reliability import test_tap_interruptions as sequential
 from tests.reliability.conftest import (
-    REPO,
     assert_exact,
-    cli_env,
     log_tail,
+    signalled_messages,
+    signalled_tap,
     small_emulator,
     sync,
     tap_config,
     truth,
-    write_json,
 )
-from tests.tap.conftest import catalog_for
-from tests.tap.test_parallel_streams import assert_schema_first, assert_states_cover_only_written
+from tests.reliability.test_parallel_interruptions import assert_rerun_completes
+from tests.tap.test_parallel_streams import assert_states_cover_only_written
 
 #: two workers, and streams read at once as by default
 WORKERS = {"record_processes": 2, "parallel_streams": 5}
@@ -62,31 +57,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _signalled(config: dict[str, Any], tmp_path: Path, sig: signal.Signals,
-               after: int) -> tuple[int | None, list[str], set[int]]:
-    """The tap with workers, sent ``sig`` once ``after`` RECORD lines arrived: exit code, its lines, and the
-    worker processes it had when signalled."""
-    catalog = catalog_for(TapPipedrive(config=config, parse_env_config=False), STREAMS)
-    lines: list[str] = []
-    with subprocess.Popen([sys.executable, "-m", "tap_pipedrive", "--config",
-                           str(write_json(tmp_path / "config.json", config)), "--catalog",
-                           str(write_json(tmp_path / "catalog.json", catalog))],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-                          env=cli_env()) as proc:
-        assert proc.stdout is not None
-        seen = 0
-        for line in proc.stdout:
-            lines.append(line)
-            seen += line.startswith('{"type":"RECORD"')
-            if seen == after:
-                break
-        workers = _children(proc.pid)
-        proc.send_signal(sig)
-        if sig != signal.SIGKILL:
-            lines += proc.stdout.readlines()
-        return proc.wait(timeout=60), lines, workers
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_stopped_run_leaves_no_worker_and_its_rerun_delivers_every_record(
@@ -97,31 +67,24 @@ def test_a_stopped_run_leaves_no_worker_and_its_rerun_delivers_every_record(
     caplog.set_level(logging.INFO, logger="tap-pipedrive")  # the workers' summary line
     with small_emulator(latency_ms=5, jitter_ms=5) as emu:
         config = tap_config(emu, **WORKERS)
-        returncode, lines, workers = _signalled(config, tmp_path, sig, after=150)
+        workers: set[int] = set()
+        returncode, lines = signalled_tap(config, STREAMS, tmp_path, sig, after=150,
+                                          before_signal=lambda pid: workers.update(_children(pid)))
         assert len(workers) == 2, workers
         deadline = time.monotonic() + 10
         while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_alive(pid) for pid in workers), "a worker outlived the tap"
+        messages = signalled_messages(sig, returncode, lines)
         if sig == signal.SIGTERM:
-            assert returncode == 0
-            messages = [json.loads(line) for line in lines]
-            assert messages[-1]["type"] == "STATE"
             repeated = [line for line, n in Counter(lines).items() if n > 1 and '"type":"RECORD"' in line]
             assert not repeated, repeated[:2]
         else:
-            assert returncode == -signal.SIGKILL
-            messages = [json.loads(line) for line in lines[:-1]]  # the last line may be cut
+            assert len(messages) >= len(lines) - 1  # every line whole JSON but the last, which the kill may cut
         complete = sum(len(truth(emu, stream)) for stream in STREAMS)
         assert sum(m["type"] == "RECORD" for m in messages) < complete, "the signal came after the end"
-        assert_schema_first(messages)
-        assert_states_cover_only_written(messages)
-        states = [m["value"] for m in messages if m["type"] == "STATE"]
-        rerun = sync(config, streams=STREAMS, state=states[-1] if states else None)
-        assert rerun.exit_code == 0, log_tail(rerun.log)
+        rerun = assert_rerun_completes(config, messages, emu, STREAMS)
         assert "Record processes: " in rerun.log and " 0 of them processed here" in rerun.log
-        assert_states_cover_only_written(rerun.messages, messages)
-        assert_exact(messages + rerun.messages, emu, STREAMS)
 
 
 def test_a_full_sync_with_workers_is_exact(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
