@@ -234,6 +234,18 @@ class Window:
             self.out_second, self.out_ids = second, ids
 
 
+def _joined(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges in order, those that touch or overlap joined: windows cut from one another touch (one
+    ends where the next begins), and each range after the first must start above the stretch before it."""
+    joined: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if joined and lo <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(hi, joined[-1][1]))
+        else:
+            joined.append((lo, hi))
+    return joined
+
+
 class WindowedRead:
     """The records of one ``updated_since`` plan, read as update-time windows (see the module docstring)."""
 
@@ -334,7 +346,7 @@ class WindowedRead:
     def skip(self, done: list[tuple[int, int]]) -> None:
         """Windows a stopped earlier read handed out whole (from state): read only the stretches between them."""
         with self._cond:
-            for lo, hi in sorted(done):
+            for lo, hi in _joined(done):
                 top = self.windows[-1]
                 bottom = top.lo if top.lo is not None else self.floor
                 if hi > self.now or (bottom is not None and lo <= bottom):

@@ -10,6 +10,7 @@ written before it.
 
 from __future__ import annotations
 
+import copy
 import signal
 import time
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.windows import WindowedRead
 from tests.reliability.conftest import (
+    assert_resumed_from_state,
     daily_runs,
     latest,
     log_tail,
@@ -146,6 +148,43 @@ def test_a_windowed_read_stopped_midway_resumes_without_a_gap(res: Resource) -> 
         assert len(runs) >= 2, "the budget never ran out"
         messages = [m for r in runs for m in r.messages]
         assert latest(messages, res.name) == truth(emu, res.name)
+        assert_resumed_from_state(runs, [res.name])
+
+
+def _resumed_with_windows_done(state: Mapping[str, Any], stream: str, bookmark: str,
+                               done: list[list[str]]) -> dict[str, Any]:
+    """``state`` with the main list's bookmark moved back to ``bookmark`` and ``done`` as its whole windows, as a
+    read stopped there would have left it."""
+    entry = copy.deepcopy(dict(state["bookmarks"][stream]))
+    parts = entry.get("partitions") or [entry]
+    main = next(p for p in parts if not (p.get("context") or {}).get("is_archived"))
+    main.pop("boundary", None)
+    main.update(replication_key_value=bookmark, windows_done=done)
+    return {**state, "bookmarks": {**state["bookmarks"], stream: entry}}
+
+
+@pytest.mark.parametrize("res", WINDOWED)
+def test_a_resumed_read_skips_every_whole_window_its_state_names(res: Resource) -> None:
+    """A stopped windowed read names the windows above its bookmark it handed out whole; the next run reads the
+    stretches between them only, whether the windows touch (one ends where the next begins, as cut windows do) or
+    not."""
+    with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
+        config = _config(emu)
+        first = sync(config, streams=[res.name])
+        assert first.exit_code == 0, log_tail(first.log)
+        want = _main_list(emu, res)
+        seconds = sorted({t for _, t in want if t is not None})
+        bookmark, *edges = (seconds[len(seconds) * n // 8] for n in (1, 2, 4, 5, 6, 7))
+        done = [[edges[0], edges[1]], [edges[1], edges[2]], [edges[3], edges[4]]]  # two that touch, one apart
+        state = _resumed_with_windows_done(first.state, res.name, bookmark, done)
+        again = sync(config, streams=[res.name], state=state)
+        assert again.exit_code == 0, log_tail(again.log)
+        read = {(m["record"]["id"], normalize_timestamp(m["record"].get("update_time"))) for m in again.messages
+                if m.get("type") == "RECORD" and m["stream"] == res.name}
+        expected = {(k, t) for k, t in want
+                    if t is not None and t >= bookmark and not any(lo <= t < hi for lo, hi in done)}
+        assert read & want == expected
+        assert_states_cover_only_what_was_written([*first.messages, *again.messages], res.name, want)
 
 
 @pytest.mark.parametrize("res", WINDOWED)

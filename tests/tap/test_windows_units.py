@@ -19,7 +19,7 @@ from tap_pipedrive.inflight import (
     RequestBudget,
     limiter_rate,
 )
-from tap_pipedrive.windows import Watermark, Window
+from tap_pipedrive.windows import Watermark, Window, _joined
 
 
 def test_the_budget_is_rate_times_latency_with_a_margin_and_follows_the_fastest_recent_answers() -> None:
@@ -196,3 +196,9 @@ def test_updated_until_in_the_catalogue_is_what_the_openapi_documents_say() -> N
             checked += 1
         assert res.pagination is Pagination.CURSOR or not res.updated_until
     assert checked >= 5
+
+
+def test_whole_windows_of_a_state_that_touch_or_overlap_are_skipped_as_one() -> None:
+    assert _joined([(50, 60), (10, 20), (20, 30), (25, 40)]) == [(10, 40), (50, 60)]
+    assert _joined([(10, 20), (21, 30)]) == [(10, 20), (21, 30)]
+    assert _joined([]) == []
