@@ -31,7 +31,12 @@ from tests.reliability.conftest import (
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
 from tests.reliability.test_tap_interruptions import OAUTH, _spend_of_a_quiet_rerun
 from tests.tap.conftest import SyncResult
-from tests.tap.test_parallel_streams import STREAMS, assert_schema_first, assert_states_cover_only_written
+from tests.tap.test_parallel_streams import (
+    STREAMS,
+    TOP_LEVEL,
+    assert_schema_first,
+    assert_states_cover_only_written,
+)
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
 PARALLEL = {"parallel_streams": 5}
@@ -114,6 +119,7 @@ def assert_rerun_completes(config: dict[str, Any], messages: list[dict[str, Any]
     assert rerun.exit_code == 0, log_tail(rerun.log)
     assert_states_cover_only_written(rerun.messages, messages)
     assert_exact(messages + rerun.messages, emu, streams)
+    assert_resumed_from_state([SyncResult(messages), rerun], [s for s in streams if s in TOP_LEVEL])
     return rerun
 
 

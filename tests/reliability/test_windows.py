@@ -36,6 +36,7 @@ from tests.reliability.conftest import (
     truth,
 )
 from tests.reliability.test_offset_under_change import Churn, _assert_disturbed_read, _assert_exact_after, _churn
+from tests.tap.conftest import SyncResult
 
 WINDOWED = [pytest.param(r, id=r.name) for r in active() if r.updated_until]
 SIZES = {"deals": 240, "persons": 200, "organizations": 160, "activities": 240}
@@ -327,3 +328,4 @@ def test_a_windowed_read_signalled_midway_resumes_without_a_gap(res: Resource, s
         rerun = sync(config, streams=[res.name], state=states[-1])
         assert rerun.exit_code == 0, log_tail(rerun.log)
         assert latest([*messages, *rerun.messages], res.name) == truth(emu, res.name)
+        assert_resumed_from_state([SyncResult(messages), rerun], [res.name])
