@@ -7,7 +7,7 @@ the record in ``pop_deselected_record_properties`` even when nothing is deselect
 the same output is produced here much more cheaply:
 
 * **decoding** (:func:`fast_json_loads`): msgspec, with the standard library for what it refuses (``NaN``,
-  floats beyond the double range); the values are the same.
+  floats beyond the double range); the values are the same, floats below 1e-4 tagged (:class:`TinyFloat`).
 * **conforming** (``TYPE_CONFORMANCE_LEVEL = ROOT_ONLY``): for JSON values the SDK's walk only drops
   properties the schema lacks (with its warning) and turns 0/1 into booleans in boolean-only columns; both
   are done here from per-schema facts computed once, in place. Anything unusual (a ``datetime``, a
@@ -16,8 +16,8 @@ the same output is produced here much more cheaply:
   pop when only top-level properties are; the SDK's walk otherwise.
 * **stream maps**: with any stream map or flattening configured the SDK's own method runs unchanged.
 * **serialization** (:func:`encode_record`): orjson, whose bytes equal ``serialize_json``'s for the usual
-  values; where they would not (non-ASCII text is escaped here as simplejson does, a DEL character, floats
-  below 1e-4 that Python spells with a two-digit exponent, integers beyond 64 bits, ``datetime`` objects)
+  values; where they would not (non-ASCII text is escaped here as simplejson does, a DEL character, tagged
+  floats below 1e-4 that Python spells with a two-digit exponent, integers beyond 64 bits, ``datetime`` objects)
   the standard library's C encoder or the SDK's ``serialize_json`` writes the record instead.
 * **stdout** (:class:`FastSingerWriter`): RECORD lines are collected into 64 KB writes on the binary
   buffer and flushed before every other message (STATE, SCHEMA, …), so a STATE never reaches the target
@@ -68,18 +68,31 @@ _MISSING = object()
 # -- decoding -------------------------------------------------------------------------------------------------
 
 
-#: no ``float_hook``: a hook is a Python call for every float; the few floats orjson spells unlike Python are
-#: found in the encoded bytes instead (:func:`encode_record`)
-_DECODE = msgspec.json.Decoder().decode
+class TinyFloat(float):
+    """A float below 1e-4 in magnitude, as decoded. Python spells it ``1e-05``/``2.5e-07``, orjson
+    ``0.00001``/``2.5e-7``; orjson refuses this subclass, so :func:`encode_record` leaves a record holding one to
+    the exact path. Tagging the few such floats as they are decoded costs one call per float, where searching
+    every encoded record for them read every byte twice."""
+
+    __slots__ = ()
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    return TinyFloat(value) if value and -1e-4 < value < 1e-4 else value
+
+
+_DECODE = msgspec.json.Decoder(float_hook=_float).decode
 
 
 def fast_json_loads(data: bytes | str) -> Any:
     """``json.loads`` at msgspec's speed (integers of any size kept exact, unlike orjson's floats); the
-    standard library for what msgspec refuses (``NaN``, a float beyond the double range)."""
+    standard library for what msgspec refuses (``NaN``, a float beyond the double range). Floats below 1e-4 come
+    back as :class:`TinyFloat` (the same values)."""
     try:
         return _DECODE(data)
     except msgspec.DecodeError:
-        return json.loads(data)
+        return json.loads(data, parse_float=_float)
 
 
 # -- rows encoded elsewhere -----------------------------------------------------------------------------------
@@ -274,7 +287,6 @@ def report_temporal(stream: Any) -> None:
 # -- serialization ------------------------------------------------------------------------------------------
 
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
-_DIGITS = frozenset(b"0123456789")
 _NOT_SIMPLEJSON_ASCII = re.compile("[^\x00-\x7e]")
 
 
@@ -296,35 +308,11 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
 
 
-#: what :func:`_small_float` looks for, each a literal pattern on its own: ``re`` finds a literal about twice as
-#: fast as ``bytes.find`` does ``e-`` in JSON text full of ``e``s (an alternation of the two would be slower still)
-_EXPONENT = re.compile(rb"e-")
-_LEADING_ZEROS = re.compile(rb"0\.0000")
-
-
-def _small_float(body: bytes) -> bool:
-    """Whether orjson wrote a float below 1e-4 in magnitude, which Python spells ``1e-05``/``2.5e-07`` and orjson
-    ``0.00001``/``2.5e-7``. Text that merely looks like one (``e-5`` in a string) says yes too, which only costs
-    the exact path."""
-    hit = _EXPONENT.search(body)
-    while hit is not None:
-        at = hit.start()
-        if (at > 0 and body[at - 1] in _DIGITS and body[at + 2 : at + 3].isdigit()
-                and not body[at + 3 : at + 4].isdigit()):
-            return True
-        hit = _EXPONENT.search(body, at + 2)
-    hit = _LEADING_ZEROS.search(body)
-    while hit is not None:
-        at = hit.start()
-        if at > 0 and body[at - 1] in b",:[-":
-            return True
-        hit = _LEADING_ZEROS.search(body, at + 6)
-    return False
-
-
 def encode_record(record: Any) -> bytes | None:
-    """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it (a float
-    orjson spells unlike Python is searched for in the output).
+    """``serialize_json(record)`` as bytes, from orjson; ``None`` when the exact path must write it (a
+    :class:`TinyFloat`, which orjson spells unlike Python). Every float of a record comes from
+    :func:`fast_json_loads`; a float below 1e-4 from anywhere else would be written as orjson spells it, the same
+    number in other digits.
 
     orjson writes non-ASCII text as UTF-8 where simplejson escapes it (``ensure_ascii``): such output is
     escaped afterwards the same way (``\\u00e9``, surrogate pairs above the BMP, ``\\u007f``).
@@ -332,8 +320,6 @@ def encode_record(record: Any) -> bytes | None:
     try:
         body = orjson.dumps(record, default=_orjson_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: odd types, integers beyond 64 bits, lone surrogates
-        return None
-    if _small_float(body):
         return None
     if not body.isascii() or b"\x7f" in body:
         return _NOT_SIMPLEJSON_ASCII.sub(_escape, body.decode()).encode()

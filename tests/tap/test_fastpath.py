@@ -27,6 +27,7 @@ from singer_sdk.singerlib.json import serialize_json
 from benchmarks.emulator import EmulatorProcess
 from tap_pipedrive.fastpath import (
     SchemaPlan,
+    TinyFloat,
     conform_in_place,
     conform_root_only,
     encode_record,
@@ -35,6 +36,7 @@ from tap_pipedrive.fastpath import (
     uses_plain_maps,
 )
 from tap_pipedrive.tap import TapPipedrive
+from tests.reliability.conftest import TOKEN, small_emulator
 from tests.tap.conftest import base_config, requested_paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,9 +113,21 @@ _json_values = st.recursive(_json_scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)), max_leaves=20)
 
 
+def _as_decoded(value: Any) -> Any:
+    """``value`` with its floats below 1e-4 tagged as :func:`fast_json_loads` returns them."""
+    if isinstance(value, dict):
+        return {key: _as_decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_decoded(item) for item in value]
+    if type(value) is float and value and -1e-4 < value < 1e-4:
+        return TinyFloat(value)
+    return value
+
+
 @settings(max_examples=600, deadline=None)
 @given(value=st.dictionaries(st.text(max_size=8), _json_values, max_size=8))
 def test_encode_record_equals_serialize_json(value: dict) -> None:
+    value = _as_decoded(value)
     encoded = encode_record(value)
     if encoded is not None:
         assert encoded.decode() == serialize_json(value)
@@ -122,8 +136,16 @@ def test_encode_record_equals_serialize_json(value: dict) -> None:
 @settings(max_examples=300, deadline=None)
 @given(value=st.floats(allow_nan=False, allow_infinity=False))
 def test_encode_record_floats(value: float) -> None:
-    encoded = encode_record({"v": value, "w": [value]})
-    assert encoded is None or encoded.decode() == serialize_json({"v": value, "w": [value]})
+    record = _as_decoded({"v": value, "w": [value]})
+    encoded = encode_record(record)
+    assert encoded is None or encoded.decode() == serialize_json(record)
+
+
+@pytest.mark.parametrize("value", [1e-05, 2.5e-07, -3e-05, 5e-324])
+def test_a_tiny_float_not_from_the_decoder_is_written_as_the_same_number(value: float) -> None:
+    encoded = encode_record({"v": value})
+    assert encoded is not None and json.loads(encoded)["v"] == value
+    assert encode_record({"v": TinyFloat(value)}) is None
 
 
 _decodable = st.recursive(
@@ -139,7 +161,7 @@ _decodable = st.recursive(
 @given(value=st.dictionaries(st.text(max_size=8), _decodable, max_size=8))
 def test_decoded_records_encode_like_serialize_json(value: dict) -> None:
     """What the tap's decoder returns, the encoder writes as ``serialize_json`` does (tiny floats, which orjson
-    spells unlike Python, are found in the encoded bytes and take the exact path)."""
+    spells unlike Python, are tagged as decoded and take the exact path)."""
     decoded = fast_json_loads(json.dumps(value).encode())
     assert decoded == value
     encoded = encode_record(decoded)
@@ -152,6 +174,8 @@ def test_fast_json_loads_equals_json_loads() -> None:
     text = '{"a":[1,2.5,-0.0,1e-7,null,true,"\\u00e9\\ud83d\\ude00"],"big":123456789012345678901234567890}'
     assert fast_json_loads(text.encode()) == json.loads(text)
     assert math.isnan(fast_json_loads(b"{\"n\":NaN}")["n"])  # the stdlib fallback
+    assert [type(v) for v in fast_json_loads(b"[1e-5,-2.5E-7,0.00001,0.0001,0.0,1e5]")] == [TinyFloat] * 3 + [float] * 3
+    assert [type(v) for v in fast_json_loads(b"[NaN,1e-5,0.5]")[1:]] == [TinyFloat, float]  # the fallback tags too
     assert fast_json_loads(b"[1e400]") == [math.inf]
 
 
@@ -225,8 +249,10 @@ def _states(lines: list[str]) -> list[tuple[int, str]]:
 @pytest.mark.timeout(300)
 def test_fast_path_and_prefetch_against_the_sdk(setup: Any) -> None:
     tmp, config, catalog = setup
-    sdk = _run(tmp, "sdk", config, catalog, "a")
-    fast = _run(tmp, "noprefetch", config, catalog, "a")
+    # message by message needs one order of streams: read one after another (five at once interleave by timing)
+    one_by_one = {**config, "parallel_streams": 1}
+    sdk = _run(tmp, "sdk", one_by_one, catalog, "a")
+    fast = _run(tmp, "noprefetch", one_by_one, catalog, "a")
     product = _run(tmp, "product", config, catalog, "a")
     assert sum('"type":"RECORD"' in line for line in sdk) > 200
     assert fast == sdk  # byte for byte (volatile timestamps aside), message by message
@@ -346,3 +372,24 @@ def test_prefetch_keeps_at_most_one_page_ahead(emulator: Any) -> None:
     assert seen > 9
     pages = -(-seen // 3)
     assert pages <= len(served) <= pages + 1  # every page once (and at most an empty last page)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("record_processes", [0, 2])
+def test_tiny_floats_are_written_as_the_sdk_writes_them(tmp_path: Path, record_processes: int) -> None:
+    """Floats below 1e-4 in Pipedrive's answers (Python spells them ``1e-05``, orjson ``0.00001``) come out of the
+    product byte for byte as out of singer-sdk's own path, records encoded in worker processes or in the tap."""
+    tiny = [1e-05, 2.5e-07, -3e-05, 9.99e-05]
+    with small_emulator(sizes={"deals": 30}) as emu:
+        for n, key in enumerate(list(emu.store.tables["deals"].rows)[:12]):
+            emu.store.update("deals", key, {"value": tiny[n % 4], "probability": tiny[(n + 1) % 4], "arr": 0.5})
+        config = {"api_token": TOKEN, "api_url": emu.url, "page_size": 5, "record_processes": record_processes}
+        catalog = TapPipedrive(config=config, parse_env_config=False).catalog_dict
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    meta["metadata"]["selected"] = entry["tap_stream_id"] == "deals"
+        sdk = _run(tmp_path, "sdk", config, catalog, "tiny")
+        product = _run(tmp_path, "product", config, catalog, "tiny")
+    assert sum('"value":1e-05' in line or '"value":2.5e-07' in line for line in sdk) >= 6
+    assert _by_stream(product) == _by_stream(sdk)
