@@ -37,6 +37,7 @@ import json
 import re
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -345,15 +346,43 @@ def fast_serialize(obj: Any) -> str:
         return serialize_json(obj)
 
 
+#: (second since the epoch, ``,"time_extracted":"YYYY-MM-DDTHH:MM:SS``) of the last :func:`extracted_tail`
+_SECOND: tuple[int, bytes] = (0, b"")
+
+
+def extracted_tail() -> bytes:
+    """The end of a RECORD line extracted now: ``,"time_extracted":"…"}`` and the newline, spelled as
+    ``utc_now().isoformat()`` spells it (microseconds unless zero, ``+00:00``), in a third of its time: the text up
+    to the second is made once a second."""
+    global _SECOND  # noqa: PLW0603 - swapped whole, so threads never see half of it
+    ns = time.time_ns()
+    second, micro = ns // 1_000_000_000, ns // 1000 % 1_000_000
+    cached = _SECOND
+    if cached[0] != second:
+        text = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        cached = _SECOND = (second, b',"time_extracted":"' + text.encode())
+    if micro:
+        return b'%s.%06d+00:00"}\n' % (cached[1], micro)
+    return cached[1] + b'+00:00"}\n'
+
+
 @dataclass(slots=True)
 class EncodedRecordMessage(singer.RecordMessage):
-    """A RECORD whose ``record`` is already encoded (``encoded``, by :func:`encode_record`)."""
+    """A RECORD whose ``record`` is already encoded (``encoded``, by :func:`encode_record`) and whose extraction
+    time is the end of its line (``tail``, by :func:`extracted_tail`); ``time_extracted`` stays ``None`` until
+    :meth:`to_dict` needs it."""
 
     encoded: bytes = b""
+    tail: bytes = b""
 
     def __post_init__(self) -> None:
-        # time_extracted comes from utc_now(): already an aware UTC datetime (the base class converts it)
         self.type = singer.SingerMessageType.RECORD
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as singer-sdk's ``RecordMessage.to_dict`` gives it (``record`` as encoded)."""
+        stamp = self.tail[len(b',"time_extracted":"') : -len(b'"}\n')].decode()
+        return singer.RecordMessage(stream=self.stream, record=orjson.loads(self.encoded), version=self.version,
+                                    time_extracted=datetime.datetime.fromisoformat(stamp)).to_dict()
 
 
 def encode_fast(stream: Any, record: dict[str, Any]) -> bytes | None:
@@ -387,8 +416,8 @@ def fast_record_messages(stream: Any, record: dict[str, Any]) -> Generator[singe
         yield singer.RecordMessage(stream=alias, record=record, version=stream._stream_version,
                                    time_extracted=utc_now())
         return
-    yield EncodedRecordMessage(stream=alias, record=record, version=stream._stream_version,
-                               time_extracted=utc_now(), encoded=encoded)
+    yield EncodedRecordMessage(stream=alias, record=record, version=stream._stream_version, encoded=encoded,
+                               tail=extracted_tail())
 
 
 # -- writing --------------------------------------------------------------------------------------------------
@@ -418,7 +447,8 @@ class FastSingerWriter(SingerWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
-        self._heads: dict[str, bytes] = {}
+        #: per (stream, version): the line up to the record, and what follows it before the extraction time
+        self._heads: dict[tuple[str, int | None], tuple[bytes, bytes]] = {}
         #: whole lines only: a parallel sync (``parallel_streams``) writes from several threads
         self._lock = threading.RLock()
         _WRITERS.add(self)
@@ -435,19 +465,17 @@ class FastSingerWriter(SingerWriter):
     def _write(self, message: Any) -> None:
         pending = self._pending
         if type(message) is EncodedRecordMessage:
-            head = self._heads.get(message.stream)
+            key = (message.stream, message.version)
+            head = self._heads.get(key)
             if head is None:
-                head = self._heads[message.stream] = (
-                    b'{"type":"RECORD","stream":' + fast_serialize(message.stream).encode() + b',"record":'
+                head = self._heads[key] = (
+                    b'{"type":"RECORD","stream":' + fast_serialize(message.stream).encode() + b',"record":',
+                    b"" if message.version is None else b',"version":%d' % message.version,
                 )
-            pending += head
+            pending += head[0]
             pending += message.encoded
-            if message.version is not None:
-                pending += b',"version":%d' % message.version
-            if message.time_extracted is not None:
-                pending += b',"time_extracted":"%s"}\n' % message.time_extracted.isoformat().encode()
-            else:
-                pending += b"}\n"
+            pending += head[1]
+            pending += message.tail
         else:
             pending += (self.format_message(message) + "\n").encode()
             if not isinstance(message, singer.RecordMessage):

@@ -25,12 +25,15 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.json import serialize_json
 
 from benchmarks.emulator import EmulatorProcess
+from tap_pipedrive import fastpath
 from tap_pipedrive.fastpath import (
+    EncodedRecordMessage,
     SchemaPlan,
     TinyFloat,
     conform_in_place,
     conform_root_only,
     encode_record,
+    extracted_tail,
     fast_json_loads,
     fast_serialize,
     uses_plain_maps,
@@ -393,3 +396,14 @@ def test_tiny_floats_are_written_as_the_sdk_writes_them(tmp_path: Path, record_p
         product = _run(tmp_path, "product", config, catalog, "tiny")
     assert sum('"value":1e-05' in line or '"value":2.5e-07' in line for line in sdk) >= 6
     assert _by_stream(product) == _by_stream(sdk)
+
+
+@pytest.mark.parametrize("ns", [1_764_567_890_123_456_789, 1_764_567_890_000_000_000, 1_764_567_890_000_001_000])
+def test_the_extraction_time_is_spelled_as_singer_sdk_spells_it(monkeypatch: pytest.MonkeyPatch, ns: int) -> None:
+    """``utc_now().isoformat()``: microseconds unless zero, ``+00:00``; the cached second follows the clock."""
+    monkeypatch.setattr(fastpath.time, "time_ns", lambda: ns)
+    moment = datetime.datetime.fromtimestamp(ns // 1000 / 1e6, datetime.timezone.utc)
+    moment = moment.replace(microsecond=ns // 1000 % 1_000_000)
+    assert extracted_tail() == b',"time_extracted":"' + moment.isoformat().encode() + b'"}\n'
+    message = EncodedRecordMessage(stream="s", record={}, encoded=b'{"a":1}', tail=extracted_tail())
+    assert message.to_dict() == {"type": "RECORD", "stream": "s", "record": {"a": 1}, "time_extracted": moment}
