@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -148,63 +149,79 @@ def render_markdown(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _wrapped(label: str, width: int = 34) -> str:
+    return textwrap.fill(" ".join(label.split()), width)
+
+
+def _plot_reads(ax: Any, res: dict[str, Any]) -> None:
+    meta = res["meta"]
+    labels, values = [], []
+    s1 = res.get("scenario1") or {}
+    short = {"ours": "ours", "ours_sequential": "ours, one stream after another",
+             "ours_one_process": "ours, records in the tap's process",
+             "ours_parallel": "ours, 5 streams at once", "peer": "singer-io 2.1.0"}
+    for who in ROWS_OF_SCENARIO_1:
+        if s1.get(who):
+            labels.append(_wrapped(f"{short[who]} @{meta['latency_ms']:.0f} ms"))
+            values.append(s1[who]["records_per_s"])
+    s3 = res.get("scenario3") or {}
+    if s3:
+        labels += ["ours @0 ms", "download + json.loads @0 ms"]
+        values += [s3["tap"]["records_per_s"], s3["baseline"]["records_per_s"]]
+    ax.barh(labels[::-1], values[::-1], color="tab:blue")
+    for y, value in enumerate(values[::-1]):
+        ax.annotate(f" {value:,.0f}", (value, y), va="center", fontsize=8)
+    ax.set_xscale("log")
+    ax.axvline(meta["read_bound"], color="red", linestyle="--", label=f"rate-limit bound {meta['read_bound']:,.0f}/s")
+    ax.axvline(meta["sequential_read_bound"], color="purple", linestyle=":",
+               label=f"one request at a time @ {meta['latency_ms']:.0f} ms: {meta['sequential_read_bound']:,.0f}/s")
+    ax.set_xlim(right=2.2 * max([*values, meta["read_bound"]]))  # room for the figures at the bars' ends
+    ax.set_xlabel("records / s (log)")
+    ax.set_title("Scenarios 1 and 3: read throughput")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    ax.tick_params(axis="y", labelsize=8)
+
+
+def _plot_writes(ax: Any, res: dict[str, Any]) -> None:
+    meta = res["meta"]
+    phases = (res.get("scenario4") or {}).get("phases") or []
+    ax.barh([_wrapped(p["label"]) for p in phases][::-1], [p["requests_per_s"] for p in phases][::-1],
+            color="tab:blue")
+    ax.axvline(meta["write_bound"], color="red", linestyle="--", label=f"bound {meta['write_bound']:.0f} req/s")
+    ax.set_xlabel("requests / s")
+    ax.set_title("Scenario 4: target writes")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.tick_params(axis="y", labelsize=8)
+
+
+def _plot_memory(ax: Any, res: dict[str, Any]) -> None:
+    rows = (res.get("scenario5") or {}).get("rows") or []
+    height = 0.38
+    ys = range(len(rows))[::-1]
+    ax.barh([y + height / 2 for y in ys], [r["small_mb"] for r in rows], height, label="smaller run")
+    ax.barh([y - height / 2 for y in ys], [r["large_mb"] for r in rows], height, label="larger run")
+    ax.set_yticks(list(ys), [_wrapped(r["label"]) for r in rows], fontsize=8)
+    ax.set_xlabel("peak RSS (MB)")
+    ax.set_title("Scenario 5: peak memory")
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def render_plot(res: dict[str, Any], path: Path) -> None:
+    """One panel per scenario the run measured, labels on horizontal bars so that long ones stay readable."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    meta = res["meta"]
-    # (a) reads vs the bound
-    ax = axes[0]
-    labels, values = [], []
-    s1 = res.get("scenario1") or {}
-    short = {"ours": "ours", "ours_sequential": "ours, one stream\nafter another",
-             "ours_one_process": "ours, records in\nthe tap's process",
-             "ours_parallel": "ours, 5 streams\nat once", "peer": "singer-io 2.1.0"}
-    for who in ROWS_OF_SCENARIO_1:
-        if s1.get(who):
-            labels.append(f"{short[who]}\n@{meta['latency_ms']:.0f} ms")
-            values.append(s1[who]["records_per_s"])
-    s3 = res.get("scenario3") or {}
-    if s3:
-        labels.append("ours\n@0 ms")
-        values.append(s3["tap"]["records_per_s"])
-        labels.append("download +\njson.loads @0 ms")
-        values.append(s3["baseline"]["records_per_s"])
-    ax.bar(labels, values, color="tab:blue")
-    ax.set_yscale("log")
-    ax.axhline(meta["read_bound"], color="red", linestyle="--", label=f"rate-limit bound {meta['read_bound']:,.0f}/s")
-    ax.axhline(meta["sequential_read_bound"], color="purple", linestyle=":",
-               label=f"sequential @ {meta['latency_ms']:.0f} ms {meta['sequential_read_bound']:,.0f}/s")
-    ax.set_ylabel("records / s")
-    ax.set_title("Scenario 1 & 3: read throughput")
-    ax.legend(fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
-    # (b) writes vs the bound
-    ax = axes[1]
-    s4 = res.get("scenario4") or {}
-    phases = s4.get("phases") or []
-    ax.bar([p["label"] for p in phases], [p["requests_per_s"] for p in phases], color="tab:blue")
-    ax.axhline(meta["write_bound"], color="red", linestyle="--", label=f"bound {meta['write_bound']:.0f} req/s")
-    ax.set_ylabel("requests / s")
-    ax.set_title("Scenario 4: target writes")
-    ax.legend(fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
-    # (c) memory
-    ax = axes[2]
-    s5 = res.get("scenario5") or {}
-    rows = s5.get("rows") or []
-    width = 0.35
-    xs = range(len(rows))
-    ax.bar([x - width / 2 for x in xs], [r["small_mb"] for r in rows], width, label="smaller run")
-    ax.bar([x + width / 2 for x in xs], [r["large_mb"] for r in rows], width, label="larger run")
-    ax.set_xticks(list(xs), [r["label"] for r in rows], fontsize=8)
-    ax.set_ylabel("peak RSS (MB)")
-    ax.set_title("Scenario 5: peak memory")
-    ax.legend(fontsize=8)
-    fig.suptitle(f"tap/target-pipedrive benchmarks — profile {meta['profile']}", fontsize=11)
+    panels = [plot for plot, present in (
+        (_plot_reads, res.get("scenario1") or res.get("scenario3")),
+        (_plot_writes, (res.get("scenario4") or {}).get("phases")),
+        (_plot_memory, (res.get("scenario5") or {}).get("rows")),
+    ) if present]
+    fig, axes = plt.subplots(len(panels) or 1, 1, figsize=(10, 3.6 * max(1, len(panels))), squeeze=False)
+    for plot, ax in zip(panels, axes[:, 0], strict=False):
+        plot(ax, res)
+    fig.suptitle(f"tap/target-pipedrive benchmarks — profile {res['meta']['profile']}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
