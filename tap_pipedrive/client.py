@@ -34,6 +34,7 @@ from pipedrive_core.pagination import token_param
 from tap_pipedrive import parent_params
 from tap_pipedrive.errors import BadBookmarkError, RunStopped
 from tap_pipedrive.fastpath import (
+    BOOKMARK_VALUE,
     ENCODED,
     NULLED,
     add_rejected,
@@ -694,7 +695,11 @@ class PipedriveStream(ApiStream):
         rk = self.replication_key
         keeper = self._keeper
         if rk:
-            row[rk] = second = normalize_timestamp(row.get(rk))
+            if ENCODED in row:  # normalized by the worker, which sends the result only where it differs
+                second = cast("dict[Any, Any]", row).pop(BOOKMARK_VALUE, row.get(rk))
+            else:
+                second = normalize_timestamp(row.get(rk))
+            row[rk] = second
             plan = self._plan
             # a full read standing in for /recents: older records were delivered already
             drop_before = plan.floor if plan is not None and plan.mode == "full" else None

@@ -100,8 +100,8 @@ def fast_json_loads(data: bytes | str) -> Any:
 
 
 class _EncodedKey:
-    """The type of :data:`ENCODED` and :data:`NULLED`: hashable and not a string, so never a property of a
-    decoded record."""
+    """The type of :data:`ENCODED`, :data:`NULLED` and :data:`BOOKMARK_VALUE`: hashable and not a string, so never a
+    property of a decoded record."""
 
     __slots__ = ("_name",)
 
@@ -119,6 +119,9 @@ class _EncodedKey:
 ENCODED: Final = _EncodedKey("ENCODED")
 #: where such a row carries the values its worker nulled as impossible (column → (count, first raw value))
 NULLED: Final = _EncodedKey("NULLED")
+#: where such a row carries its replication-key value as its worker normalized it, when that differs from the value
+#: received (which the row keeps, for the reads that page by it)
+BOOKMARK_VALUE: Final = _EncodedKey("BOOKMARK_VALUE")
 _REJECTED_LOCK = threading.Lock()
 
 

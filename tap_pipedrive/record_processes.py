@@ -42,7 +42,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from tap_pipedrive import fastpath
-from tap_pipedrive.fastpath import ENCODED, NULLED
+from tap_pipedrive.fastpath import BOOKMARK_VALUE, ENCODED, NULLED
 
 if TYPE_CHECKING:
     from tap_pipedrive.client import PipedriveStream
@@ -141,6 +141,7 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
     body = fastpath.fast_json_loads(raw)
     rows = stream.extract_records(body.get("data") if isinstance(body, dict) else None)
     kept = stream.kept_fields
+    rk = stream.replication_key
     whole: list[int] = []
     for at, row in enumerate(rows):
         if type(row) is not dict:
@@ -151,12 +152,15 @@ def encode_page(stream_name: str, raw: bytes, partition: dict[str, Any]) -> Any:
             whole.append(at)
             continue
         nulled = fastpath.take_rejected(stream)
+        bookmark_value = row.get(rk) if rk else None
         row.clear()
         row.update(slim)
         marked = cast("dict[Any, Any]", row)
         marked[ENCODED] = encoded
         if nulled:
             marked[NULLED] = nulled  # counted by the tap's process if it emits the row
+        if rk and bookmark_value != slim.get(rk):
+            marked[BOOKMARK_VALUE] = bookmark_value
     if whole:  # the rows as received, from a second decoding (encoding changed the first in place)
         again = stream.extract_records(fastpath.fast_json_loads(raw).get("data"))
         for at in whole:

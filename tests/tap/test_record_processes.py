@@ -21,7 +21,7 @@ from pipedrive_core.catalogue import active
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive import record_processes
 from tap_pipedrive.client import PipedriveStream
-from tap_pipedrive.fastpath import ENCODED
+from tap_pipedrive.fastpath import BOOKMARK_VALUE, ENCODED
 from tap_pipedrive.tap import TapPipedrive
 from tests.reliability.conftest import REPO, cli_env, small_emulator, tap_config, write_json
 from tests.tap.conftest import catalog_for
@@ -136,3 +136,27 @@ def test_unset_means_two_workers_where_two_cpus_are_usable(monkeypatch: pytest.M
     monkeypatch.setattr(record_processes, "usable_cpus", lambda: 8)
     monkeypatch.setattr(record_processes, "available", lambda: False)
     assert record_processes.default_processes() == 0  # no fork (not Linux)
+
+
+@pytest.mark.parametrize(("sent", "normalized"), [
+    ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z"),  # v2's spelling: nothing travels besides the row
+    ("2024-01-02 03:04:05", "2024-01-02T03:04:05Z"),  # v1's
+    ("2024-01-02T04:04:05+01:00", "2024-01-02T03:04:05Z"),
+    ("2024-02-30T03:04:05Z", None),  # impossible: null, as the record the worker encoded
+    (None, None),
+])
+def test_the_tap_bookmarks_the_value_its_worker_normalized(world, monkeypatch: pytest.MonkeyPatch, sent: Any,
+                                                           normalized: Any) -> None:
+    """A row a worker encoded keeps the replication-key value as received (reads page by it); the tap's process
+    takes the normalized one, the one in the encoded record, without normalizing again."""
+    _, config, _ = world
+    tap = TapPipedrive(config=config, parse_env_config=False)
+    monkeypatch.setattr(record_processes, "_TAP", tap)
+    stream = tap.streams["deals"]
+    raw = json.dumps({"success": True, "data": [{"id": 1, "update_time": sent, "title": "x"}]}).encode()
+    row = record_processes.encode_page("deals", raw, {})["data"][0]
+    assert row["update_time"] == sent
+    assert (BOOKMARK_VALUE in row) == (sent != normalized)
+    assert json.loads(row[ENCODED])["update_time"] == normalized
+    processed = stream.post_process(row)
+    assert processed is not None and processed["update_time"] == normalized
