@@ -221,6 +221,12 @@ def _run(tmp: Path, variant: str, config: dict, catalog: dict, tag: str) -> list
     return [_VOLATILE.sub(r'"\1":"-"', line) for line in proc.stdout.splitlines()]
 
 
+def _one_by_one(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` reading its streams one after another: output compared message by message needs one order of
+    streams (streams read at once interleave by timing)."""
+    return {**config, "parallel_streams": 1}
+
+
 def _records(lines: list[str]) -> list[str]:
     return [line for line in lines if json.loads(line)["type"] != "STATE"]
 
@@ -252,10 +258,8 @@ def _states(lines: list[str]) -> list[tuple[int, str]]:
 @pytest.mark.timeout(300)
 def test_fast_path_and_prefetch_against_the_sdk(setup: Any) -> None:
     tmp, config, catalog = setup
-    # message by message needs one order of streams: read one after another (five at once interleave by timing)
-    one_by_one = {**config, "parallel_streams": 1}
-    sdk = _run(tmp, "sdk", one_by_one, catalog, "a")
-    fast = _run(tmp, "noprefetch", one_by_one, catalog, "a")
+    sdk = _run(tmp, "sdk", _one_by_one(config), catalog, "a")
+    fast = _run(tmp, "noprefetch", _one_by_one(config), catalog, "a")
     product = _run(tmp, "product", config, catalog, "a")
     assert sum('"type":"RECORD"' in line for line in sdk) > 200
     assert fast == sdk  # byte for byte (volatile timestamps aside), message by message
@@ -329,18 +333,18 @@ def test_fast_path_with_deselected_properties(setup: Any) -> None:
             if entry["tap_stream_id"] in {"deals", "persons"} and len(bc) == 2 and bc[1] in {"title", "name",
                                                                                             "label_ids"}:
                 meta["metadata"]["selected"] = False
-    sdk = _run(tmp, "sdk", config, catalog, "b")
+    sdk = _run(tmp, "sdk", _one_by_one(config), catalog, "b")
     assert not any('"title":' in line for line in sdk if '"stream":"deals"' in line and '"RECORD"' in line)
-    assert _run(tmp, "noprefetch", config, catalog, "b") == sdk
+    assert _run(tmp, "noprefetch", _one_by_one(config), catalog, "b") == sdk
 
 
 @pytest.mark.timeout(300)
 def test_stream_maps_and_flattening_take_the_sdk_path(setup: Any) -> None:
     tmp, config, catalog = setup
     mapped = {**config, **STREAM_MAPS}
-    sdk = _run(tmp, "sdk", mapped, catalog, "c")
+    sdk = _run(tmp, "sdk", _one_by_one(mapped), catalog, "c")
     assert any('"title_upper":' in line for line in sdk)
-    assert _run(tmp, "noprefetch", mapped, catalog, "c") == sdk
+    assert _run(tmp, "noprefetch", _one_by_one(mapped), catalog, "c") == sdk
     product = _run(tmp, "product", mapped, catalog, "c")
     assert _by_stream(product) == _by_stream(sdk)
     assert json.loads(_states(product)[-1][1]) == json.loads(_states(sdk)[-1][1])  # key order aside
