@@ -349,6 +349,8 @@ def fast_serialize(obj: Any) -> str:
         return serialize_json(obj)
 
 
+#: how :func:`extracted_tail` begins and ends, around the extraction time
+_TAIL_HEAD, _TAIL_END = b',"time_extracted":"', b'"}\n'
 #: (second since the epoch, ``,"time_extracted":"YYYY-MM-DDTHH:MM:SS``) of the last :func:`extracted_tail`
 _SECOND: tuple[int, bytes] = (0, b"")
 
@@ -363,10 +365,10 @@ def extracted_tail() -> bytes:
     cached = _SECOND
     if cached[0] != second:
         text = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        cached = _SECOND = (second, b',"time_extracted":"' + text.encode())
+        cached = _SECOND = (second, _TAIL_HEAD + text.encode())
     if micro:
-        return b'%s.%06d+00:00"}\n' % (cached[1], micro)
-    return cached[1] + b'+00:00"}\n'
+        return b"%s.%06d+00:00%s" % (cached[1], micro, _TAIL_END)
+    return cached[1] + b"+00:00" + _TAIL_END
 
 
 @dataclass(slots=True)
@@ -383,8 +385,8 @@ class EncodedRecordMessage(singer.RecordMessage):
 
     def to_dict(self) -> dict[str, Any]:
         """The message as singer-sdk's ``RecordMessage.to_dict`` gives it (``record`` as encoded)."""
-        stamp = self.tail[len(b',"time_extracted":"') : -len(b'"}\n')].decode()
-        return singer.RecordMessage(stream=self.stream, record=orjson.loads(self.encoded), version=self.version,
+        stamp = self.tail[len(_TAIL_HEAD) : -len(_TAIL_END)].decode()
+        return singer.RecordMessage(stream=self.stream, record=fast_json_loads(self.encoded), version=self.version,
                                     time_extracted=datetime.datetime.fromisoformat(stamp)).to_dict()
 
 

@@ -432,12 +432,11 @@ def assert_resumed_from_state(runs: list[SyncResult], streams: Iterable[str]) ->
         for day, (before, after) in enumerate(pairwise(runs), start=2):
             for record in before.records[stream]:
                 written[record["id"]] = record
+            parts = {key: _partition_state(before.state, stream, record) for key, record in written.items()}
             again = {record["id"] for record in after.records[stream]} & written.keys()
-            covered = {key for key in again if _covered(written[key], _partition_state(before.state, stream,
-                                                                                       written[key]))}
+            covered = {key for key in again if _covered(written[key], parts[key])}
             assert not covered, f"day {day} read {stream} {sorted(covered)} again, which the state covered"
-            bookmarked = [record for record in written.values()
-                          if _partition_state(before.state, stream, record).get("replication_key_value")]
+            bookmarked = [key for key, part in parts.items() if part.get("replication_key_value")]
             if bookmarked:  # a state that holds a bookmark (not only the read's start) covers what it marks
-                assert any(_covered(record, _partition_state(before.state, stream, record)) for record in bookmarked), (
+                assert any(_covered(written[key], parts[key]) for key in bookmarked), (
                     f"day {day} restarted {stream}: its state covers nothing")
