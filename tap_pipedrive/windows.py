@@ -74,9 +74,11 @@ if TYPE_CHECKING:
 SPLIT_MIN_PAGES = 4.0
 #: ... and while it has fewer, this many
 FIRST_CUTS_MIN_PAGES = 2.0
-#: the most windows one read is cut into, and per request slot (every cut costs about half a request: a read is
-#: not cut again and again as windows finish)
+#: the most windows one read is cut into (each cut costs about half a request, and the whole windows handed out
+#: are listed in its state)
 MAX_WINDOWS = 64
+#: the most windows being read at once, per request slot. Finished windows do not count: near its end a read has
+#: many of them and a few long chains left, which are cut while slots would otherwise idle
 WINDOWS_PER_SLOT = 2
 
 @dataclass(frozen=True)
@@ -455,7 +457,8 @@ class WindowedRead:
     def _cut(self) -> Window | None:
         """Cut the window with the most records still expected in two and return the upper part; ``None`` when
         none is worth it."""
-        if len(self.windows) >= min(MAX_WINDOWS, WINDOWS_PER_SLOT * self.budget.size):
+        live = sum(1 for w in self.windows if not w.done)
+        if len(self.windows) >= MAX_WINDOWS or live >= WINDOWS_PER_SLOT * self.budget.size:
             return None
         density = self._density()
         # while there are fewer windows than requests may be in flight, less is enough to cut for

@@ -202,3 +202,32 @@ def test_whole_windows_of_a_state_that_touch_or_overlap_are_skipped_as_one() -> 
     assert _joined([(50, 60), (10, 20), (20, 30), (25, 40)]) == [(10, 40), (50, 60)]
     assert _joined([(10, 20), (21, 30)]) == [(10, 20), (21, 30)]
     assert _joined([]) == []
+
+
+def test_finished_windows_do_not_stop_a_read_from_cutting_what_is_left() -> None:
+    """Near its end a read has many finished windows and a few long chains left; while slots idle, those chains are
+    still cut (the cap counts the windows being read, not those done, and the total stays bounded)."""
+    import threading
+    from types import SimpleNamespace
+
+    from tap_pipedrive.windows import MAX_WINDOWS, WINDOWS_PER_SLOT, WindowedRead
+
+    read = WindowedRead.__new__(WindowedRead)
+    read._cond = threading.Condition()
+    read.now = 100_000
+    read.plan = SimpleNamespace(page_limit=500)
+    read.budget = RequestBudget(lambda: 10.0, cap=8)
+    finished = []
+    for lo in range(0, 20 * 100, 100):  # 20 windows handed out whole: more than WINDOWS_PER_SLOT * 8
+        window = Window(lo, lo + 100, lo + 100, started=True, done=True)
+        window.dated, window.first, window.last = 500, lo, lo + 99
+        finished.append(window)
+    last = Window(2_000, None, None, started=True)
+    last.dated, last.first, last.last, last.fetched, last.more = 500, 2_000, 2_099, 500, True
+    read.windows = [*finished, last]
+    assert len(read.windows) > WINDOWS_PER_SLOT * read.budget.size
+    upper = read._cut()
+    assert upper is not None and upper.lo is not None and upper.lo > 2_099
+    assert read.windows[-1] is upper
+    read.windows = [*finished * (MAX_WINDOWS // len(finished) + 1), last][-MAX_WINDOWS:]
+    assert read._cut() is None  # the state's list of whole windows stays bounded
