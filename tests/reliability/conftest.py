@@ -422,6 +422,67 @@ def _partition_state(state: Mapping[str, Any], stream: str, record: Mapping[str,
     return cast("Mapping[str, Any]", entry)
 
 
+def held_records(emu: Emulator, stream: str, versions: Iterable[Version]) -> list[dict[str, Any]]:
+    """The records behind ``versions`` (of :func:`truth`) as the emulator holds them: their key, update time and
+    partition fields, for :func:`assert_states_cover_only_written`."""
+    rows = emu.store.tables[stream].rows
+    return [{**rows[key].data, "id": key} for key, _ in versions if key in rows]
+
+
+def assert_states_cover_only_written(messages: Iterable[Mapping[str, Any]],
+                                     held: Mapping[str, Iterable[Mapping[str, Any]]],
+                                     before: Iterable[Mapping[str, Any]] = ()) -> int:
+    """Walk the output in order: at every STATE, each record of ``held`` (per stream; records that did not change
+    during the run) that the STATE covers (:func:`_covered`: older than its partition's bookmark, at the boundary
+    second with a listed id, or inside a ``windows_done`` window) was written before that STATE, in this run or in
+    ``before`` (earlier runs' output); and no bookmark is newer than every record written for its partition (it
+    would skip records changed later). Returns the STATEs that hold a bookmark for one of the streams."""
+    held = {stream: list(records) for stream, records in held.items()}
+    #: per stream, every version written so far → the record as written
+    written: dict[str, dict[Version, Mapping[str, Any]]] = {stream: {} for stream in held}
+    last_checked: dict[str, Any] = {}
+
+    def note(msg: Mapping[str, Any]) -> None:
+        if msg.get("type") == "RECORD" and msg.get("stream") in held:
+            record = msg["record"]
+            written[msg["stream"]][(record.get("id"), normalize_timestamp(record.get("update_time")))] = record
+
+    for msg in before:
+        note(msg)
+    checked = 0
+    for number, msg in enumerate(messages):
+        note(msg)
+        if msg.get("type") != "STATE":
+            continue
+        state = msg["value"]
+        bookmarked = False
+        for stream, records in held.items():
+            entry = (state.get("bookmarks") or {}).get(stream)
+            if not entry:
+                continue
+            parts = [entry, *(entry.get("partitions") or ())]
+            bookmarked = bookmarked or any(p.get("replication_key_value") for p in parts)
+            if last_checked.get(stream) == entry:
+                continue  # what was written only grows: what held at the last STATE holds now
+            last_checked[stream] = copy.deepcopy(entry)
+            uncovered = sorted(
+                (record.get("id"), normalize_timestamp(record.get("update_time"))) for record in records
+                if (record.get("id"), normalize_timestamp(record.get("update_time"))) not in written[stream]
+                and _covered(record, _partition_state(state, stream, record)))
+            assert not uncovered, f"message {number}: the STATE of {stream} covers unwritten {uncovered[:3]}"
+            for part in parts:
+                bookmark = normalize_timestamp(part.get("replication_key_value"))
+                if not bookmark:
+                    continue
+                context = part.get("context") or {}
+                times = [t for (_, t), record in written[stream].items()
+                         if t and all(record.get(k) == v for k, v in context.items())]
+                assert times and bookmark <= max(times), (
+                    f"message {number}: {stream} {context} bookmark {bookmark} is newer than every record written")
+        checked += bookmarked
+    return checked
+
+
 def assert_resumed_from_state(runs: list[SyncResult], streams: Iterable[str]) -> None:
     """Each day resumed from the state the day before ended with, never from further back: a record a day reads
     again was written before and not covered by that STATE (a windowed read re-reads the pages its unfinished

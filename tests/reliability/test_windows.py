@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import signal
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ from tap_pipedrive.inflight import RequestBudget
 from tap_pipedrive.windows import WindowedRead
 from tests.reliability.conftest import (
     assert_resumed_from_state,
+    assert_states_cover_only_written,
     daily_runs,
+    held_records,
     latest,
     log_tail,
     signalled_messages,
@@ -62,34 +64,6 @@ def _page_requests(emu: Any, res: Resource) -> int:
     return sum(1 for r in emu.requests.snapshot() if r.path == path)
 
 
-def assert_states_cover_only_what_was_written(messages: Iterable[Mapping[str, Any]], stream: str,
-                                              versions: set[tuple[Any, str | None]]) -> int:
-    """At every STATE of ``stream`` (main partition): every version in ``versions`` (records that did not change
-    during the read) updated before the bookmark, or at its second with an id the boundary names, was written
-    before that STATE. Returns the STATEs checked."""
-    written: set[tuple[Any, str | None]] = set()
-    checked = 0
-    for msg in messages:
-        if msg.get("type") == "RECORD" and msg.get("stream") == stream:
-            record = msg["record"]
-            written.add((record.get("id"), normalize_timestamp(record.get("update_time"))))
-        if msg.get("type") != "STATE":
-            continue
-        entry = msg["value"].get("bookmarks", {}).get(stream) or {}
-        parts = [p for p in entry.get("partitions") or [entry] if not (p.get("context") or {}).get("is_archived")]
-        for part in parts:
-            bookmark = part.get("replication_key_value")
-            if not bookmark:
-                continue
-            boundary = part.get("boundary") or {}
-            ids = set(boundary.get("ids") or ()) if boundary.get("second") == bookmark else set()
-            covered = {(k, t) for k, t in versions if t is not None and (t < bookmark or (t == bookmark and k in ids))}
-            missing = covered - written
-            assert not missing, f"STATE {checked}: bookmark {bookmark} covers unwritten {sorted(missing)[:3]}"
-            checked += 1
-    return checked
-
-
 def _main_list(emu: Any, res: Resource) -> set[tuple[Any, str | None]]:
     table = emu.store.tables[res.name]
     return {v for v in truth(emu, res.name)
@@ -100,6 +74,7 @@ def _main_list(emu: Any, res: Resource) -> set[tuple[Any, str | None]]:
 def test_a_windowed_full_read_is_exact_and_every_state_covers_only_written_records(res: Resource) -> None:
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
         want = _main_list(emu, res)
+        held = {res.name: held_records(emu, res.name, want)}
         run = sync(_config(emu), streams=[res.name])
         assert run.exit_code == 0, log_tail(run.log)
         windows = _windows(emu, res)
@@ -107,7 +82,7 @@ def test_a_windowed_full_read_is_exact_and_every_state_covers_only_written_recor
         assert latest(run.messages, res.name) == truth(emu, res.name)
         ids = [m["record"]["id"] for m in run.messages if m.get("type") == "RECORD" and m["stream"] == res.name]
         assert len(ids) == len(set(ids)), "a record was written twice"
-        assert assert_states_cover_only_what_was_written(run.messages, res.name, want) > 5
+        assert assert_states_cover_only_written(run.messages, held) > 5
         # what the windows cost: every page once, plus about one partly filled page per window and the one
         # question a whole-list read asks before it is cut
         pages = -(-len(want) // WINDOW_SETTINGS["page_size"])
@@ -144,8 +119,9 @@ def test_a_windowed_read_stopped_midway_resumes_without_a_gap(res: Resource) -> 
         full = probe.limiter.spent - spent
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
         want = _main_list(emu, res)
+        held = {res.name: held_records(emu, res.name, want)}
         runs = daily_runs(emu, _config(emu), [res.name], full * 2 // 5,
-                          each_day=lambda messages: assert_states_cover_only_what_was_written(messages, res.name, want))
+                          each_day=lambda messages: assert_states_cover_only_written(messages, held))
         assert len(runs) >= 2, "the budget never ran out"
         messages = [m for r in runs for m in r.messages]
         assert latest(messages, res.name) == truth(emu, res.name)
@@ -174,6 +150,7 @@ def test_a_resumed_read_skips_every_whole_window_its_state_names(res: Resource) 
         first = sync(config, streams=[res.name])
         assert first.exit_code == 0, log_tail(first.log)
         want = _main_list(emu, res)
+        held = {res.name: held_records(emu, res.name, want)}
         seconds = sorted({t for _, t in want if t is not None})
         bookmark, *edges = (seconds[len(seconds) * n // 8] for n in (1, 2, 4, 5, 6, 7))
         done = [[edges[0], edges[1]], [edges[1], edges[2]], [edges[3], edges[4]]]  # two that touch, one apart
@@ -185,7 +162,7 @@ def test_a_resumed_read_skips_every_whole_window_its_state_names(res: Resource) 
         expected = {(k, t) for k, t in want
                     if t is not None and t >= bookmark and not any(lo <= t < hi for lo, hi in done)}
         assert read & want == expected
-        assert_states_cover_only_what_was_written([*first.messages, *again.messages], res.name, want)
+        assert_states_cover_only_written([*first.messages, *again.messages], held)
 
 
 @pytest.mark.parametrize("res", WINDOWED)
@@ -317,13 +294,14 @@ def test_a_windowed_read_signalled_midway_resumes_without_a_gap(res: Resource, s
     records, and a rerun from the last one delivers every record."""
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
         want = _main_list(emu, res)
+        held = {res.name: held_records(emu, res.name, want)}
         config = _config(emu)
         returncode, lines = signalled_tap(config, [res.name], tmp_path, sig, after=len(want) // 2)
         messages = signalled_messages(sig, returncode, lines)
         assert _windows(emu, res) > 2, "the read was not cut into windows before the signal"
         written = sum(m["type"] == "RECORD" and m["stream"] == res.name for m in messages)
         assert written < len(truth(emu, res.name)), "the signal came after the end"
-        assert assert_states_cover_only_what_was_written(messages, res.name, want) >= 1
+        assert assert_states_cover_only_written(messages, held) >= 1
         states = [m["value"] for m in messages if m["type"] == "STATE"]
         rerun = sync(config, streams=[res.name], state=states[-1])
         assert rerun.exit_code == 0, log_tail(rerun.log)

@@ -17,10 +17,18 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from pipedrive_emulator.server import Emulator
-from tap_pipedrive.incremental import normalize_timestamp
 from tap_pipedrive.parallel import MAX_PARALLEL_STREAMS
 from tap_pipedrive.tap import TapPipedrive
-from tests.reliability.conftest import assert_exact, hold_until_together, small_emulator, sync, tap_config
+from tests.reliability.conftest import (
+    assert_exact,
+    assert_states_cover_only_written,
+    held_records,
+    hold_until_together,
+    small_emulator,
+    sync,
+    tap_config,
+    truth,
+)
 from tests.tap.conftest import change_records
 
 STREAMS = ("deals", "persons", "organizations", "activities", "notes", "deal_products")
@@ -34,45 +42,9 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-def _bookmarks(state: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
-    """(stream, partition context, partition state) of every bookmark holding a replication value."""
-    for stream, entry in (state.get("bookmarks") or {}).items():
-        for part in [entry, *(entry.get("partitions") or [])]:
-            if part.get("replication_key_value") is not None:
-                yield stream, part.get("context") or {}, part
-
-
-def assert_states_cover_only_written(messages: Iterable[Mapping[str, Any]],
-                                     before: Iterable[Mapping[str, Any]] = ()) -> int:
-    """Walk the output in order: at every STATE, each bookmark is at or below the newest update time emitted
-    so far for its stream and partition (``before``: earlier runs' output), and each boundary id was emitted at
-    the boundary second. Returns the number of STATEs checked."""
-    emitted: list[tuple[str, Mapping[str, Any]]] = []
-
-    def note(msg: Mapping[str, Any]) -> None:
-        if msg.get("type") == "RECORD":
-            emitted.append((msg["stream"], msg["record"]))
-
-    for msg in before:
-        note(msg)
-    checked = 0
-    for msg in messages:
-        note(msg)
-        if msg.get("type") != "STATE":
-            continue
-        checked += 1
-        for stream, context, part in _bookmarks(msg["value"]):
-            key = part.get("replication_key") or "update_time"
-            seen = [rec for name, rec in emitted
-                    if name == stream and all(rec.get(k) == v for k, v in context.items())]
-            times = [t for t in (normalize_timestamp(rec.get(key)) for rec in seen) if t]
-            assert times, f"STATE {checked}: {stream} {context} has a bookmark but no record was written"
-            bookmark = part["replication_key_value"]
-            assert bookmark <= max(times), f"STATE {checked}: {stream} {context} bookmark {bookmark} > {max(times)}"
-            boundary = part.get("boundary") or {}
-            at_second = {rec.get("id") for rec in seen if normalize_timestamp(rec.get(key)) == boundary.get("second")}
-            assert set(boundary.get("ids") or ()) <= at_second, f"STATE {checked}: {stream} boundary not written"
-    return checked
+def _held(emu: Emulator) -> dict[str, list[dict[str, Any]]]:
+    """Every top-level stream's records as the emulator holds them now."""
+    return {stream: held_records(emu, stream, truth(emu, stream)) for stream in TOP_LEVEL}
 
 
 def assert_schema_first(messages: Iterable[Mapping[str, Any]]) -> None:
@@ -91,7 +63,7 @@ def test_parallel_full_then_incremental_is_exact(emu: Emulator) -> None:
     assert full.exit_code == 0, full.log[-2000:]
     assert_exact(full.messages, emu, STREAMS)
     assert_schema_first(full.messages)
-    assert assert_states_cover_only_written(full.messages) > len(TOP_LEVEL)
+    assert assert_states_cover_only_written(full.messages, _held(emu)) > len(TOP_LEVEL)
     order = [m["stream"] for m in full.messages if m["type"] == "RECORD" and m["stream"] in TOP_LEVEL]
     switches = sum(1 for a, b in pairwise(order) if a != b)
     assert switches > len(TOP_LEVEL), "the streams were not read at the same time"
@@ -101,7 +73,7 @@ def test_parallel_full_then_incremental_is_exact(emu: Emulator) -> None:
     again = sync(config, streams=STREAMS, state=full.state)
     assert again.exit_code == 0, again.log[-2000:]
     assert_schema_first(again.messages)
-    assert_states_cover_only_written(again.messages, full.messages)
+    assert_states_cover_only_written(again.messages, _held(emu), full.messages)
     emitted = {(m["stream"], m["record"]["id"]) for m in again.messages
                if m["type"] == "RECORD" and m["stream"] in TOP_LEVEL}
     assert emitted == set(changed.items()), "an incremental rerun emits exactly the changed records"
@@ -158,10 +130,10 @@ def test_a_stop_in_one_worker_stops_the_run_with_resumable_state(emu: Emulator, 
     stopped = sync(config, streams=STREAMS)
     assert stopped.exit_code == 1, stopped.log[-2000:]
     assert "Stopping:" in stopped.log and "Traceback" not in stopped.log
-    assert_states_cover_only_written(stopped.messages)
+    assert_states_cover_only_written(stopped.messages, _held(emu))
     resumed = sync(config, streams=STREAMS, state=stopped.state)
     assert resumed.exit_code == 0, resumed.log[-2000:]
-    assert_states_cover_only_written(resumed.messages, stopped.messages)
+    assert_states_cover_only_written(resumed.messages, _held(emu), stopped.messages)
     assert_exact(stopped.messages + resumed.messages, emu, STREAMS)
 
 
