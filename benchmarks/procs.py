@@ -18,8 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: a RECORD line's start: both the SDK's compact and singer-python's spaced JSON put type then stream first
-_RECORD_RE = re.compile(rb'^\{"type":\s?"RECORD",\s?"stream":\s?"([^"]+)"', re.MULTILINE)
+#: a RECORD line's start: both the SDK's compact and singer-python's spaced JSON put type then stream first.
+#: Not anchored with ``^``: a ``MULTILINE`` anchor makes ``re`` try every byte, a leading literal lets it skip
+#: ahead to each ``{"type":`` (several times faster on the tap's output); line starts are checked per match
+_RECORD_RE = re.compile(rb'\{"type":\s?"RECORD",\s?"stream":\s?"([^"]+)"')
 _REQ_METRIC_RE = re.compile(r'"metric":\s*"http_request_duration"')
 
 
@@ -94,7 +96,7 @@ class _StdoutCounter(threading.Thread):
                 tail += chunk
                 continue
             block, tail = tail + chunk[: end + 1], chunk[end + 1 :]
-            found = _RECORD_RE.findall(block)
+            found = [m.group(1) for m in _RECORD_RE.finditer(block) if not m.start() or block[m.start() - 1] == 10]
             if found:
                 now = clock() - self.t0
                 if not records:

@@ -411,8 +411,10 @@ def list_v2(
     else:
         entries = table.ordered(sort_by)
     rows = table.rows if derived_rows is None else derived_rows
+    span = update_time_span(req) if sort_by == "update_time" else None
     chosen, next_cursor = walk(entries, rows, filters, limit=limit, direction=direction,
-                               cursor=req.query.get("cursor"), query_sig=f"{resource.name}|{sort_by}|{direction}")
+                               cursor=req.query.get("cursor"), query_sig=f"{resource.name}|{sort_by}|{direction}",
+                               span=span)
     if derived_rows is None and resource.include_fields:
         wanted = include.requested(resource, req)
         rendered = include.page_renderer(store, resource, wanted, lambda r: render(store, table, r, "v2"))
@@ -427,10 +429,22 @@ def list_v2(
 Entry = tuple[Any, int, Any]
 
 
+def update_time_span(req: Request) -> tuple[int | None, int | None]:
+    """``updated_since`` and ``updated_until`` as epoch seconds (``None`` where not asked; a value the filters
+    reject never gets here)."""
+    since, until = req.query.get("updated_since"), req.query.get("updated_until")
+    return (parse_rfc3339(since) if since else None, parse_rfc3339(until) if until else None)
+
+
 def walk(entries: list[Entry], rows: dict[Any, Row], filters: list[Filter], *, limit: int, direction: str,
-         cursor: str | None, query_sig: str) -> tuple[list[tuple[Any, int, Row]], str | None]:
+         cursor: str | None, query_sig: str,
+         span: tuple[int | None, int | None] | None = None) -> tuple[list[tuple[Any, int, Row]], str | None]:
     """One cursor page of ``entries`` (``(sort value, seq, key)`` ascending): rows passing ``filters`` after
-    the cursor's position, and the cursor of the next page (``None`` on the last page)."""
+    the cursor's position, and the cursor of the next page (``None`` on the last page).
+
+    ``span`` (``[since, until)``, when the entries are sorted by the update time those filters test) starts and
+    ends the walk inside it, as an index on the update time would: a window's page is found without walking every
+    row before and after it. The filters still decide each row."""
     if cursor:
         pos = decode_cursor(cursor)
         if pos["q"] != query_sig:
@@ -442,11 +456,19 @@ def walk(entries: list[Entry], rows: dict[Any, Row], filters: list[Filter], *, l
             index = bisect.bisect_left(entries, mark, key=lambda e: (e[0], e[1])) - 1
     else:
         index = 0 if direction == "asc" else len(entries) - 1
+    low, high = span or (None, None)
+    if direction == "asc" and low is not None:
+        index = max(index, bisect.bisect_left(entries, low, key=lambda e: e[0]))
+    elif direction == "desc" and high is not None:
+        index = min(index, bisect.bisect_left(entries, high, key=lambda e: e[0]) - 1)
     step = 1 if direction == "asc" else -1
     chosen: list[tuple[Any, int, Row]] = []
     more = False
     while 0 <= index < len(entries):
         value, seq, key = entries[index]
+        if (direction == "asc" and high is not None and value >= high) or (
+                direction == "desc" and low is not None and value < low):
+            break  # past the span: no row beyond can pass its filters
         index += step
         row = rows.get(key)
         if row is None or not all(f(row) for f in filters):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from pipedrive_core.catalogue import active
 from pipedrive_emulator import Emulator
 
 from .conftest import Client
@@ -86,3 +89,33 @@ def test_ids_and_equality_filters(shared: Client, shared_emu: Emulator):
     assert stages
     assert all(s["pipeline_id"] == 2 for s in stages)
     assert shared.get("/api/v2/deals", params={"ids": "a,b"}).status_code == 400
+
+
+def _update_time_lists() -> list[str]:
+    """Every v2 list path that takes ``updated_until`` (from the catalogue), archived lists included."""
+    paths = []
+    for res in active():
+        if res.read_version == 2 and res.updated_until and not res.parent:
+            paths.append(res.read_path.split("?", 1)[0])
+            if res.archived_path and res.archived_updated_since:
+                paths.append(res.archived_path)
+    return paths
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+@pytest.mark.parametrize("path", _update_time_lists())
+def test_update_time_windows_page_exactly_like_the_whole_list_filtered(shared: Client, path: str,
+                                                                       direction: str) -> None:
+    """Sorted by update time, a list asked with ``updated_since``/``updated_until`` pages through exactly the
+    records of the whole list that fall in ``[since, until)``, in the same order, whichever end the walk starts at."""
+    whole = shared.v2_all(path, sort_by="update_time", sort_direction=direction, limit=500)
+    times = sorted(r["update_time"] for r in whole if r["update_time"])
+    assert len(times) > 10, path
+    quarter, three_quarters = times[len(times) // 4], times[3 * len(times) // 4]
+    for since, until in ((quarter, None), (None, three_quarters), (quarter, three_quarters),
+                         (three_quarters, quarter)):
+        params = {k: v for k, v in (("updated_since", since), ("updated_until", until)) if v}
+        window = shared.v2_all(path, sort_by="update_time", sort_direction=direction, limit=7, **params)
+        expected = [r["id"] for r in whole if r["update_time"] and (since is None or r["update_time"] >= since)
+                    and (until is None or r["update_time"] < until)]
+        assert [r["id"] for r in window] == expected, (path, direction, params)
