@@ -26,6 +26,7 @@ from pipedrive_core.field_definitions import FieldDefinitions
 from pipedrive_core.fields import FieldDef
 from pipedrive_core.http import ClientConfig, ConfigError, PipedriveClient, PipedriveSession
 from pipedrive_core.http.errors import PipedriveError
+from pipedrive_core.memory import limit_malloc_arenas
 from pipedrive_core.settings import CONNECTION_SETTINGS, unknown_settings
 from tap_pipedrive import record_processes
 from tap_pipedrive import schemas as committed_schemas
@@ -593,6 +594,7 @@ class TapPipedrive(CompatTap):
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """The CLI's sync, through :meth:`run_sync`; a stop while the tap is built (field definitions) is one
         line and its exit code too."""
+        limit_malloc_arenas()
         try:
             cls.run_cli_sync(*args, **kwargs)
         except RunStopped as stop:
