@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
+from pipedrive_core.catalogue import CATALOGUE
 from pipedrive_emulator.server import Emulator
 from tap_pipedrive.incremental import epoch_seconds, normalize_timestamp
 from tap_pipedrive.tap import TapPipedrive
@@ -427,6 +428,12 @@ def held_records(emu: Emulator, stream: str, versions: Iterable[Version]) -> lis
     partition fields, for :func:`assert_states_cover_only_written`."""
     rows = emu.store.tables[stream].rows
     return [{**rows[key].data, "id": key} for key, _ in versions if key in rows]
+
+
+def held_now(emu: Emulator, streams: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every record the emulator holds now of the ``streams`` that keep a state of their own (children do not)."""
+    return {stream: held_records(emu, stream, truth(emu, stream)) for stream in streams
+            if stream in CATALOGUE and CATALOGUE[stream].parent is None}
 
 
 def assert_states_cover_only_written(messages: Iterable[Mapping[str, Any]],

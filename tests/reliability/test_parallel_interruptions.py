@@ -18,8 +18,10 @@ from tests.reliability.conftest import (
     TOP_LEVEL_MATRIX,
     assert_exact,
     assert_resumed_from_state,
+    assert_states_cover_only_written,
     daily_runs,
     duplicates,
+    held_now,
     log_tail,
     signalled_messages,
     signalled_tap,
@@ -31,12 +33,7 @@ from tests.reliability.conftest import (
 from tests.reliability.test_tap_faults import FULL_PATHS, INCREMENTAL_PATHS, TRANSIENT, _config, _inject, change_data
 from tests.reliability.test_tap_interruptions import OAUTH, _spend_of_a_quiet_rerun
 from tests.tap.conftest import SyncResult
-from tests.tap.test_parallel_streams import (
-    STREAMS,
-    TOP_LEVEL,
-    assert_schema_first,
-    assert_states_cover_only_written,
-)
+from tests.tap.test_parallel_streams import STREAMS, TOP_LEVEL, assert_schema_first
 
 #: workers: more than the matrix's three top-level streams (deals, persons, notes), so all run at once
 PARALLEL = {"parallel_streams": 5}
@@ -56,7 +53,7 @@ def test_daily_budget_runs_out_mid_parallel_full_sync_then_next_day_completes_wi
         assert len(runs) >= 2, "the budget never ran out"
         before: list[dict[str, Any]] = []
         for run in runs:
-            assert_states_cover_only_written(run.messages, before)
+            assert_states_cover_only_written(run.messages, held_now(emu, MATRIX_STREAMS), before)
             before += run.messages
         assert_exact(before, emu)
         assert_resumed_from_state(runs, TOP_LEVEL_MATRIX)
@@ -72,7 +69,7 @@ def test_parallel_full_sync_rides_out_transient_faults(emu: Emulator, case: str,
     assert_exact(result.messages, emu)
     for stream in MATRIX_STREAMS:
         assert duplicates(result.messages, stream) == {}, stream
-    assert_states_cover_only_written(result.messages)
+    assert_states_cover_only_written(result.messages, held_now(emu, MATRIX_STREAMS))
     assert "Traceback" not in result.log
 
 
@@ -87,7 +84,7 @@ def test_parallel_incremental_sync_rides_out_transient_faults(emu: Emulator, cas
     assert second.exit_code == 0, log_tail(second.log)
     assert emu.faults.fired(kind) == expected, f"{case}: the faults did not all fire"
     assert_exact(first.messages + second.messages, emu)
-    assert_states_cover_only_written(second.messages, first.messages)
+    assert_states_cover_only_written(second.messages, held_now(emu, MATRIX_STREAMS), first.messages)
     for stream in ("deals", "persons", "notes"):
         assert sorted(r["id"] for r in second.records[stream]) == sorted(changed[stream]), stream
 
@@ -113,11 +110,11 @@ def assert_rerun_completes(config: dict[str, Any], messages: list[dict[str, Any]
     does too, and the two runs together deliver ``streams`` exactly. The rerun, for more checks."""
     streams = list(streams)
     assert_schema_first(messages)
-    assert_states_cover_only_written(messages)
+    assert_states_cover_only_written(messages, held_now(emu, streams))
     states = [m["value"] for m in messages if m["type"] == "STATE"]
     rerun = sync(config, streams=streams, state=states[-1] if states else None)
     assert rerun.exit_code == 0, log_tail(rerun.log)
-    assert_states_cover_only_written(rerun.messages, messages)
+    assert_states_cover_only_written(rerun.messages, held_now(emu, streams), messages)
     assert_exact(messages + rerun.messages, emu, streams)
     assert_resumed_from_state([SyncResult(messages), rerun], [s for s in streams if s in TOP_LEVEL])
     return rerun
@@ -170,4 +167,4 @@ def test_parallel_oauth_access_token_expiring_mid_run_is_refreshed_once_for_all_
         assert result.exit_code == 0, log_tail(result.log)
         assert emu.requests.count(path="/oauth/token") >= 2
         assert_exact(result.messages, emu)
-        assert_states_cover_only_written(result.messages)
+        assert_states_cover_only_written(result.messages, held_now(emu, MATRIX_STREAMS))

@@ -22,6 +22,8 @@ from tests.reliability import test_impossible_dates as dates
 from tests.reliability import test_tap_interruptions as sequential
 from tests.reliability.conftest import (
     assert_exact,
+    assert_states_cover_only_written,
+    held_now,
     log_tail,
     signalled_messages,
     signalled_tap,
@@ -31,7 +33,6 @@ from tests.reliability.conftest import (
     truth,
 )
 from tests.reliability.test_parallel_interruptions import assert_rerun_completes
-from tests.tap.test_parallel_streams import assert_states_cover_only_written
 
 #: two workers, and streams read at once as by default
 WORKERS = {"record_processes": 2, "parallel_streams": 5}
@@ -93,7 +94,7 @@ def test_a_full_sync_with_workers_is_exact(emu: Emulator, caplog: pytest.LogCapt
     assert result.exit_code == 0, log_tail(result.log)
     assert "Encoding records of activities, deals, notes, organizations, persons in 2 worker processes" in result.log
     assert_exact(result.messages, emu, STREAMS)
-    assert_states_cover_only_written(result.messages)
+    assert_states_cover_only_written(result.messages, held_now(emu, STREAMS))
 
 
 # -- the sequential cases, run again with every tap config of their module asking for workers ----------------
@@ -158,7 +159,7 @@ def test_pages_a_worker_fails_are_processed_in_the_tap(emu: Emulator, how: str, 
     result = sync(tap_config(emu, **WORKERS), streams=STREAMS)
     assert result.exit_code == 0, log_tail(result.log)
     assert_exact(result.messages, emu, STREAMS)
-    assert_states_cover_only_written(result.messages)
+    assert_states_cover_only_written(result.messages, held_now(emu, STREAMS))
     summary = re.search(r"Record processes: (\d+) pages encoded by 2 workers, (\d+) of them processed here",
                         result.log)
     assert summary is not None, log_tail(result.log)

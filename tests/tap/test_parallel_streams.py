@@ -22,12 +22,11 @@ from tap_pipedrive.tap import TapPipedrive
 from tests.reliability.conftest import (
     assert_exact,
     assert_states_cover_only_written,
-    held_records,
+    held_now,
     hold_until_together,
     small_emulator,
     sync,
     tap_config,
-    truth,
 )
 from tests.tap.conftest import change_records
 
@@ -40,11 +39,6 @@ def emu() -> Iterator[Emulator]:
     # a little latency, so that the workers' pages really interleave
     with small_emulator(latency_ms=5, jitter_ms=5) as emulator:
         yield emulator
-
-
-def _held(emu: Emulator) -> dict[str, list[dict[str, Any]]]:
-    """Every top-level stream's records as the emulator holds them now."""
-    return {stream: held_records(emu, stream, truth(emu, stream)) for stream in TOP_LEVEL}
 
 
 def assert_schema_first(messages: Iterable[Mapping[str, Any]]) -> None:
@@ -63,7 +57,7 @@ def test_parallel_full_then_incremental_is_exact(emu: Emulator) -> None:
     assert full.exit_code == 0, full.log[-2000:]
     assert_exact(full.messages, emu, STREAMS)
     assert_schema_first(full.messages)
-    assert assert_states_cover_only_written(full.messages, _held(emu)) > len(TOP_LEVEL)
+    assert assert_states_cover_only_written(full.messages, held_now(emu, TOP_LEVEL)) > len(TOP_LEVEL)
     order = [m["stream"] for m in full.messages if m["type"] == "RECORD" and m["stream"] in TOP_LEVEL]
     switches = sum(1 for a, b in pairwise(order) if a != b)
     assert switches > len(TOP_LEVEL), "the streams were not read at the same time"
@@ -73,7 +67,7 @@ def test_parallel_full_then_incremental_is_exact(emu: Emulator) -> None:
     again = sync(config, streams=STREAMS, state=full.state)
     assert again.exit_code == 0, again.log[-2000:]
     assert_schema_first(again.messages)
-    assert_states_cover_only_written(again.messages, _held(emu), full.messages)
+    assert_states_cover_only_written(again.messages, held_now(emu, TOP_LEVEL), full.messages)
     emitted = {(m["stream"], m["record"]["id"]) for m in again.messages
                if m["type"] == "RECORD" and m["stream"] in TOP_LEVEL}
     assert emitted == set(changed.items()), "an incremental rerun emits exactly the changed records"
@@ -130,10 +124,10 @@ def test_a_stop_in_one_worker_stops_the_run_with_resumable_state(emu: Emulator, 
     stopped = sync(config, streams=STREAMS)
     assert stopped.exit_code == 1, stopped.log[-2000:]
     assert "Stopping:" in stopped.log and "Traceback" not in stopped.log
-    assert_states_cover_only_written(stopped.messages, _held(emu))
+    assert_states_cover_only_written(stopped.messages, held_now(emu, TOP_LEVEL))
     resumed = sync(config, streams=STREAMS, state=stopped.state)
     assert resumed.exit_code == 0, resumed.log[-2000:]
-    assert_states_cover_only_written(resumed.messages, _held(emu), stopped.messages)
+    assert_states_cover_only_written(resumed.messages, held_now(emu, TOP_LEVEL), stopped.messages)
     assert_exact(stopped.messages + resumed.messages, emu, STREAMS)
 
 
