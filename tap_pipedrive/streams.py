@@ -31,7 +31,7 @@ class TopLevelStream(PipedriveStream):
         if res.archived_path:
             parts = [{"is_archived": False}]
             if res.archived_setting is None or self.config.get(res.archived_setting, True):
-                parts.append({"is_archived": True})
+                parts.insert(0, {"is_archived": True})
             return parts
         return None
 

@@ -156,7 +156,7 @@ def test_read_plans_per_replication_kind(emulator):
     assert notes.mode == "recents"
     assert notes.params == {"items": "note", "since_timestamp": "2026-11-18 23:59:49"}
     deals = tap.streams["deals"]
-    assert deals.partitions == [{"is_archived": False}, {"is_archived": True}]
+    assert deals.partitions == [{"is_archived": True}, {"is_archived": False}]
     archived = deals.read_plan({"is_archived": True})
     assert archived.path == "/api/v2/deals/archived"
     assert archived.params["status"] == "open,won,lost,deleted"
@@ -164,6 +164,21 @@ def test_read_plans_per_replication_kind(emulator):
     assert (relationships.path, relationships.params) == ("/v1/organizationRelationships", {"org_id": "7"})
     files = tap.streams["files"]
     assert files.page_size == 100  # the resource's own cap beats page_size 500
+
+
+def test_an_archived_list_is_read_before_the_live_one_and_only_when_its_setting_allows(emulator):
+    """The archived list is usually the smaller: read first, its serial start overlaps other streams' reads
+    instead of ending the run alone. Every resource with an archived list, with its setting on and off."""
+    with_archived = [res for res in active() if res.archived_path and not res.parent]
+    assert with_archived
+    for res in with_archived:
+        settings = [True] if res.archived_setting is None else [True, False]
+        for on in settings:
+            extra = {} if res.archived_setting is None else {res.archived_setting: on}
+            tap = TapPipedrive(config={"api_token": "emulator-token", "api_url": emulator.url, **extra},
+                               parse_env_config=False)
+            parts = tap.streams[res.name].partitions
+            assert parts == ([{"is_archived": True}, {"is_archived": False}] if on else [{"is_archived": False}])
 
 
 def test_stream_classes_cover_every_active_resource_and_no_retired_one():
