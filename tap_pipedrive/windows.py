@@ -80,6 +80,9 @@ MAX_WINDOWS = 64
 #: the most windows being read at once, per request slot. Finished windows do not count: near its end a read has
 #: many of them and a few long chains left, which are cut while slots would otherwise idle
 WINDOWS_PER_SLOT = 2
+#: beyond that many windows, the pages (fetched and expected) each window carries on average: every window ends in
+#: a partly filled page (about half a request), so the windows add at most about an eighth to a read's requests
+PAGES_PER_WINDOW = 4.0
 
 @dataclass(frozen=True)
 class Watermark:
@@ -461,9 +464,12 @@ class WindowedRead:
         if len(self.windows) >= MAX_WINDOWS or live >= WINDOWS_PER_SLOT * self.budget.size:
             return None
         density = self._density()
+        pages = sum(w.fetched + w.expected(self.now, density) for w in self.windows) / self.plan.page_limit
+        if len(self.windows) >= max(WINDOWS_PER_SLOT * self.budget.size, pages / PAGES_PER_WINDOW):
+            return None  # each window ends in a partly filled page: their cost stays a bounded share of the read
         # while there are fewer windows than requests may be in flight, less is enough to cut for
-        pages = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
-        best, most = None, pages * self.plan.page_limit
+        least = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
+        best, most = None, least * self.plan.page_limit
         for window in self.windows:
             expected = window.expected(self.now, density)
             if expected >= most and window.cut_point(self.now) is not None:

@@ -207,16 +207,9 @@ def test_whole_windows_of_a_state_that_touch_or_overlap_are_skipped_as_one() -> 
 def test_finished_windows_do_not_stop_a_read_from_cutting_what_is_left() -> None:
     """Near its end a read has many finished windows and a few long chains left; while slots idle, those chains are
     still cut (the cap counts the windows being read, not those done, and the total stays bounded)."""
-    import threading
-    from types import SimpleNamespace
+    from tap_pipedrive.windows import MAX_WINDOWS, WINDOWS_PER_SLOT
 
-    from tap_pipedrive.windows import MAX_WINDOWS, WINDOWS_PER_SLOT, WindowedRead
-
-    read = WindowedRead.__new__(WindowedRead)
-    read._cond = threading.Condition()
-    read.now = 100_000
-    read.plan = SimpleNamespace(page_limit=500)
-    read.budget = RequestBudget(lambda: 10.0, cap=8)
+    read = _bare_read(now=100_000)
     finished = []
     for lo in range(0, 20 * 100, 100):  # 20 windows handed out whole: more than WINDOWS_PER_SLOT * 8
         window = Window(lo, lo + 100, lo + 100, started=True, done=True)
@@ -231,3 +224,42 @@ def test_finished_windows_do_not_stop_a_read_from_cutting_what_is_left() -> None
     assert read.windows[-1] is upper
     read.windows = [*finished * (MAX_WINDOWS // len(finished) + 1), last][-MAX_WINDOWS:]
     assert read._cut() is None  # the state's list of whole windows stays bounded
+
+
+def test_windows_beyond_two_per_slot_carry_four_pages_each_on_average() -> None:
+    """Each window ends in a partly filled page: once a read has more windows than two per request slot, it cuts
+    again only while its windows carry four pages each on average (fetched and still expected), so the windows
+    add at most about an eighth to its requests."""
+    from tap_pipedrive.windows import PAGES_PER_WINDOW, WINDOWS_PER_SLOT
+
+    read = _bare_read(now=3_000)
+    finished = []
+    for lo in range(0, 20 * 100, 100):  # twenty small windows handed out whole: one page each
+        window = Window(lo, lo + 100, lo + 100, started=True, done=True)
+        window.dated = window.fetched = 500
+        window.first, window.last = lo, lo + 99
+        finished.append(window)
+    last = Window(2_000, None, None, started=True)
+    last.dated, last.first, last.last, last.fetched, last.more = 500, 2_000, 2_099, 500, True
+    read.windows = [*finished, last]
+    expected_pages = last.expected(read.now, read._density()) / 500
+    assert expected_pages >= 4  # worth a cut by itself
+    assert (21 + expected_pages) / PAGES_PER_WINDOW < len(read.windows) > WINDOWS_PER_SLOT * 8
+    assert read._cut() is None
+    read.now = 100_000  # far more still expected in the open window: the windows carry enough again
+    assert read._cut() is not None
+
+
+def _bare_read(now: int) -> Any:
+    """A windowed read with only what cutting looks at: its clock, page size and a budget of eight slots."""
+    import threading
+    from types import SimpleNamespace
+
+    from tap_pipedrive.windows import WindowedRead
+
+    read = WindowedRead.__new__(WindowedRead)
+    read._cond = threading.Condition()
+    read.now = now
+    read.plan = SimpleNamespace(page_limit=500)
+    read.budget = RequestBudget(lambda: 10.0, cap=8)
+    return read
