@@ -21,6 +21,8 @@ from pipedrive_core.http.urls import may_carry_credentials
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL, not a secret
 #: refresh this many seconds before the access token's announced expiry
 EXPIRY_MARGIN_SECONDS = 60.0
+#: the scheme an OAuth access token is sent with
+BEARER = "Bearer "
 
 
 class ApiTokenAuth(AuthBase):
@@ -159,12 +161,13 @@ class OAuthRefreshAuth(AuthBase):
             self.api_domain = str(api_domain).rstrip("/")
         self.refresh_count += 1
 
-    @property
-    def access_token(self) -> str | None:
-        """The current access token (for the session to tell which token a 401 rejected)."""
-        return self._access_token
-
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self.ensure_token()
-        request.headers["Authorization"] = f"Bearer {self._access_token}"
+        request.headers["Authorization"] = f"{BEARER}{self._access_token}"
         return request
+
+    @staticmethod
+    def token_of(request: requests.PreparedRequest) -> str | None:
+        """The access token ``request`` carries (for the session to tell which token a 401 rejected)."""
+        header = request.headers.get("Authorization") or ""
+        return header[len(BEARER):] if header.startswith(BEARER) else None

@@ -103,6 +103,9 @@ def _connect_failure(exc: BaseException) -> str | None:
     return None
 
 
+#: refreshes of the OAuth access token one request may cause, one per token it was rejected with
+MAX_REFRESHES_PER_REQUEST = 2
+
 #: bytes read per call when a body is loaded (requests' own ``.content`` reads 10 KB per call)
 BODY_CHUNK = 1 << 20
 
@@ -230,28 +233,42 @@ class PipedriveSession(requests.Session):
 
         for attempt in self.policy.retrying(describe):
             with attempt:
-                return self._send_refreshing_once(request, kwargs)
+                return self._send_refreshing(request, kwargs)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _send_refreshing_once(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
-        try:
-            return self._attempt(request, kwargs)
-        except OAuthError:
-            raise
-        except AuthenticationError:
-            if not isinstance(self.auth_handler, OAuthRefreshAuth):
+    def _send_refreshing(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+        """Send; with OAuth, a 401 refreshes the access token the request carried (unless another thread already
+        replaced it) and sends again. Once per token: a token that was refreshed and then rejected too (it expired
+        in between, or an early expiry met a fresh token) gets one more refresh, up to
+        :data:`MAX_REFRESHES_PER_REQUEST`; the same token rejected twice is the error."""
+        rejected: list[str | None] = []
+        while True:
+            carried: list[str | None] = []
+            try:
+                return self._attempt(request, kwargs, carried)
+            except OAuthError:
                 raise
-            logger.info("Pipedrive rejected the OAuth access token; refreshing it once")
-            self.auth_handler.refresh(rejected_token=self.auth_handler.access_token)
-            return self._attempt(request, kwargs)
+            except AuthenticationError:
+                if not isinstance(self.auth_handler, OAuthRefreshAuth):
+                    raise
+                token = carried[-1] if carried else None
+                if token in rejected or len(rejected) >= MAX_REFRESHES_PER_REQUEST:
+                    raise
+                rejected.append(token)
+                logger.info("Pipedrive rejected the OAuth access token; refreshing it")
+                self.auth_handler.refresh(rejected_token=token)
 
-    def _attempt(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> requests.Response:
+    def _attempt(self, request: requests.PreparedRequest, kwargs: dict[str, Any],
+                 carried: list[str | None] | None = None) -> requests.Response:
+        """Send ``request`` once; the OAuth access token it carries is appended to ``carried``."""
         prepared = request.copy()
         method = str(prepared.method)
         if isinstance(self.auth_handler, OAuthRefreshAuth):
             self.auth_handler.ensure_token()  # learns api_domain, one of the allowed destinations
         self._check_destination(prepared.url or "", method)
         self.auth_handler(prepared)
+        if carried is not None and isinstance(self.auth_handler, OAuthRefreshAuth):
+            carried.append(self.auth_handler.token_of(prepared))
         kind = endpoint_class(prepared.url or "")
         self.limiter.acquire(kind)
         try:

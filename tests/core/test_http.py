@@ -450,3 +450,38 @@ def test_a_binary_answer_passes_unparsed_while_a_broken_json_or_html_answer_is_s
         responses.replace(responses.GET, url, body=b"<html>oops</html>", content_type=ctype)
         with pytest.raises(e.InvalidResponseError):
             make_client(sleeps).session.get(url)
+
+
+@responses.activate
+def test_oauth_a_refreshed_token_rejected_too_is_refreshed_once_more(sleeps):
+    """An early expiry, then the token refreshed for it expires as well before the request is sent again: each
+    rejected token gets one refresh, and the request goes through with the third."""
+    for n in (1, 2, 3):
+        responses.post(TOKEN_URL, json=_token_answer(n))
+    url = "https://acme.pipedrive.com/api/v2/deals"
+    expired = {"success": False, "error": "Unauthorized: access token has expired"}
+    responses.get(url, status=401, json=expired)
+    responses.get(url, status=401, json=expired)
+    responses.get(url, json=OK)
+    client = make_client(sleeps, **OAUTH)
+    assert client.request("GET", "/api/v2/deals") == OK
+    sent = [c.request.headers["Authorization"] for c in responses.calls if c.request.url == url]
+    assert sent == ["Bearer access-1", "Bearer access-2", "Bearer access-3"]
+
+
+@responses.activate
+@pytest.mark.parametrize("refreshed", [("access-1",), ("access-2", "access-3")],
+                         ids=["the-same-token-again", "every-token-rejected"])
+def test_oauth_refreshes_for_one_request_are_bounded(sleeps, refreshed):
+    """A refresh that brings back the token just rejected, or a request every token is rejected for, ends in the
+    401 after at most two refreshes: no loop against the token endpoint."""
+    responses.post(TOKEN_URL, json=_token_answer(1))
+    for token in refreshed:
+        responses.post(TOKEN_URL, json={**_token_answer(1), "access_token": token})
+    url = "https://acme.pipedrive.com/api/v2/deals"
+    responses.get(url, status=401, json={"success": False, "error": "Unauthorized"})
+    with pytest.raises(e.AuthenticationError):
+        make_client(sleeps, **OAUTH).request("GET", "/api/v2/deals")
+    token_calls = sum(1 for c in responses.calls if c.request.url == TOKEN_URL)
+    assert token_calls == 1 + len(refreshed)
+    assert sum(1 for c in responses.calls if c.request.url == url) == 1 + len(refreshed)

@@ -166,7 +166,7 @@ def test_oauth_access_token_expiring_mid_run_is_refreshed_and_the_sync_continues
     assert result.exit_code == 0, log_tail(result.log)
     assert emu.requests.count(path="/oauth/token") >= 3  # first token + two refreshes
     # two expiries; every request in flight with the old token meets one (the prefetched next page, a child read,
-    # the requests of a list read as update-time windows), each refreshed once and sent again
+    # the requests of a list read as update-time windows), each refreshed once per token rejected and sent again
     assert 2 <= emu.requests.count(status=401) <= 2 + tap_requests_in_flight_bound()
     assert_exact(result.messages, emu)
 
