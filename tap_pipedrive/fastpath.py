@@ -477,10 +477,9 @@ class FastSingerWriter(SingerWriter):
                     b'{"type":"RECORD","stream":' + fast_serialize(message.stream).encode() + b',"record":',
                     b"" if message.version is None else b',"version":%d' % message.version,
                 )
-            pending += head[0]
-            pending += message.encoded
-            pending += head[1]
-            pending += message.tail
+            # one append per line: a signal handler, which runs between two statements of the thread it
+            # interrupts and writes a STATE through this writer, never finds half a line queued
+            pending += b"".join((head[0], message.encoded, head[1], message.tail))
         else:
             pending += (self.format_message(message) + "\n").encode()
             if not isinstance(message, singer.RecordMessage):

@@ -11,6 +11,7 @@ loudly instead of silently changing behaviour.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from types import FrameType
@@ -80,6 +81,7 @@ PRIVATE_SURFACE: tuple[tuple[object, str], ...] = (
     (Tap, "_validate_config"),
     (Tap, "_reset_state_progress_markers"),
     (Tap, "_handle_termination"),
+    (PluginBase, "_handle_termination"),
     (Tap, "_set_compatible_replication_methods"),
     (metrics.Counter, "_pop"),
 )
@@ -192,8 +194,14 @@ class CompatTap(Tap):
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """singer-sdk's handler writes the last STATE through its state writer, which skips a STATE equal to the
+        last one written: records written since would then end the output. The STATE is written here whatever
+        it holds, then singer-sdk's plugin handler logs and exits."""
         with self.termination_guard():
-            super()._handle_termination(signum, frame)
+            try:
+                self.write_message(singer.StateMessage(value=copy.deepcopy(self.state)))
+            finally:
+                PluginBase._handle_termination(self, signum, frame)
 
     def validate_settings(self) -> None:
         """Checks beyond the JSON schema; raise ``ConfigValidationError`` for a bad setting."""
