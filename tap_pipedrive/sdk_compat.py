@@ -192,14 +192,18 @@ class CompatTap(Tap):
         """Held while singer-sdk's SIGTERM/SIGINT handler writes its last STATE (nothing by default)."""
         return nullcontext()
 
+    def write_last_state(self) -> None:
+        """Write the STATE whatever it holds. singer-sdk's state writer skips a STATE equal to the last one
+        written, so records written since would end the output of a stopped run."""
+        self.write_message(singer.StateMessage(value=copy.deepcopy(self.state)))
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """singer-sdk's handler writes the last STATE through its state writer, which skips a STATE equal to the
-        last one written: records written since would then end the output. The STATE is written here whatever
-        it holds, then singer-sdk's plugin handler logs and exits."""
+        """singer-sdk's handler writes the last STATE through its state writer (see :meth:`write_last_state`);
+        here it is written whatever it holds, then singer-sdk's plugin handler logs and exits."""
         with self.termination_guard():
             try:
-                self.write_message(singer.StateMessage(value=copy.deepcopy(self.state)))
+                self.write_last_state()
             finally:
                 PluginBase._handle_termination(self, signum, frame)
 

@@ -18,7 +18,7 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.schema.source import SchemaDirectory
-from singer_sdk.singerlib import Schema, StateMessage
+from singer_sdk.singerlib import Schema
 from typing_extensions import override
 
 from pipedrive_core.catalogue import CATALOGUE, Resource, active
@@ -547,9 +547,9 @@ class TapPipedrive(CompatTap):
             except BaseException:  # SIGTERM/SIGINT (singer-sdk's handler exits): every worker stops at its next page
                 gate.stop()
                 pool.shutdown(wait=True)
-                # always written, also when equal to the handler's STATE (singer-sdk's state writer would skip it):
-                # the workers may have written records since, and the output ends with a STATE
-                self.write_message(StateMessage(value=copy.deepcopy(self.state)))
+                # again after the handler's: the workers may have written records since, and the output ends with a
+                # STATE
+                self.write_last_state()
                 raise
             errors = [e for e in (f.exception() for f in futures) if e is not None]
             if errors:

@@ -464,14 +464,14 @@ class WindowedRead:
         if len(self.windows) >= MAX_WINDOWS or live >= WINDOWS_PER_SLOT * self.budget.size:
             return None
         density = self._density()
-        pages = sum(w.fetched + w.expected(self.now, density) for w in self.windows) / self.plan.page_limit
+        expectations = [(w, w.expected(self.now, density)) for w in self.windows]
+        pages = sum(w.fetched + expected for w, expected in expectations) / self.plan.page_limit
         if len(self.windows) >= max(WINDOWS_PER_SLOT * self.budget.size, pages / PAGES_PER_WINDOW):
             return None  # each window ends in a partly filled page: their cost stays a bounded share of the read
         # while there are fewer windows than requests may be in flight, less is enough to cut for
         least = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
         best, most = None, least * self.plan.page_limit
-        for window in self.windows:
-            expected = window.expected(self.now, density)
+        for window, expected in expectations:
             if expected >= most and window.cut_point(self.now) is not None:
                 best, most = window, expected
         if best is None:
