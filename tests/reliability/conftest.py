@@ -472,10 +472,10 @@ def assert_states_cover_only_written(messages: Iterable[Mapping[str, Any]],
             if last_checked.get(stream) == entry:
                 continue  # what was written only grows: what held at the last STATE holds now
             last_checked[stream] = copy.deepcopy(entry)
-            uncovered = sorted(
-                (record.get("id"), normalize_timestamp(record.get("update_time"))) for record in records
-                if (record.get("id"), normalize_timestamp(record.get("update_time"))) not in written[stream]
-                and _covered(record, _partition_state(state, stream, record)))
+            versions = ((record, (record.get("id"), normalize_timestamp(record.get("update_time"))))
+                        for record in records)
+            uncovered = sorted(version for record, version in versions if version not in written[stream]
+                               and _covered(record, _partition_state(state, stream, record)))
             assert not uncovered, f"message {number}: the STATE of {stream} covers unwritten {uncovered[:3]}"
             for part in parts:
                 bookmark = normalize_timestamp(part.get("replication_key_value"))

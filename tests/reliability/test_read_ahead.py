@@ -25,7 +25,6 @@ from tap_pipedrive.pages import READ_AHEAD_EVERY
 from tests.reliability.conftest import (
     assert_states_cover_only_written,
     daily_runs,
-    held_records,
     latest,
     log_tail,
     read_ahead,
@@ -37,7 +36,7 @@ from tests.reliability.conftest import (
     tap_config,
     truth,
 )
-from tests.reliability.test_windows import _main_list
+from tests.reliability.test_windows import _held_main, _main_list
 from tests.tap.conftest import SyncResult
 
 #: top-level lists paged by ``start`` (the field-definition lists are one page)
@@ -50,11 +49,6 @@ SIZES = {**dict.fromkeys(("notes", "files", "call_logs", "leads"), 240), "mail_t
 #: ten rows a page, so twenty pages or more per list; a generous burst, so the budget allows several in flight
 SETTINGS: dict[str, Any] = {"page_size": 10, "burst_limit": 400, "reconcile_deletes": []}
 LATENCY_MS = 30
-
-
-def _held_main(emu: Any, res: Resource) -> dict[str, list[dict[str, Any]]]:
-    """The list's records (its live list where it has an archived one) as the emulator holds them."""
-    return {res.name: held_records(emu, res.name, _main_list(emu, res))}
 
 
 def _rows(emu: Any, res: Resource) -> int:

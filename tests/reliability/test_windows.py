@@ -64,6 +64,11 @@ def _page_requests(emu: Any, res: Resource) -> int:
     return sum(1 for r in emu.requests.snapshot() if r.path == path)
 
 
+def _held_main(emu: Any, res: Resource) -> dict[str, list[dict[str, Any]]]:
+    """The list's records (its live list where it has an archived one) as the emulator holds them."""
+    return {res.name: held_records(emu, res.name, _main_list(emu, res))}
+
+
 def _main_list(emu: Any, res: Resource) -> set[tuple[Any, str | None]]:
     table = emu.store.tables[res.name]
     return {v for v in truth(emu, res.name)
@@ -74,7 +79,7 @@ def _main_list(emu: Any, res: Resource) -> set[tuple[Any, str | None]]:
 def test_a_windowed_full_read_is_exact_and_every_state_covers_only_written_records(res: Resource) -> None:
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
         want = _main_list(emu, res)
-        held = {res.name: held_records(emu, res.name, want)}
+        held = _held_main(emu, res)
         run = sync(_config(emu), streams=[res.name])
         assert run.exit_code == 0, log_tail(run.log)
         windows = _windows(emu, res)
@@ -118,8 +123,7 @@ def test_a_windowed_read_stopped_midway_resumes_without_a_gap(res: Resource) -> 
         assert sync(_config(probe), streams=[res.name]).exit_code == 0
         full = probe.limiter.spent - spent
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
-        want = _main_list(emu, res)
-        held = {res.name: held_records(emu, res.name, want)}
+        held = _held_main(emu, res)
         runs = daily_runs(emu, _config(emu), [res.name], full * 2 // 5,
                           each_day=lambda messages: assert_states_cover_only_written(messages, held))
         assert len(runs) >= 2, "the budget never ran out"
@@ -150,7 +154,7 @@ def test_a_resumed_read_skips_every_whole_window_its_state_names(res: Resource) 
         first = sync(config, streams=[res.name])
         assert first.exit_code == 0, log_tail(first.log)
         want = _main_list(emu, res)
-        held = {res.name: held_records(emu, res.name, want)}
+        held = _held_main(emu, res)
         seconds = sorted({t for _, t in want if t is not None})
         bookmark, *edges = (seconds[len(seconds) * n // 8] for n in (1, 2, 4, 5, 6, 7))
         done = [[edges[0], edges[1]], [edges[1], edges[2]], [edges[3], edges[4]]]  # two that touch, one apart
@@ -294,7 +298,7 @@ def test_a_windowed_read_signalled_midway_resumes_without_a_gap(res: Resource, s
     records, and a rerun from the last one delivers every record."""
     with small_emulator(sizes=SIZES, latency_ms=LATENCY_MS) as emu:
         want = _main_list(emu, res)
-        held = {res.name: held_records(emu, res.name, want)}
+        held = _held_main(emu, res)
         config = _config(emu)
         returncode, lines = signalled_tap(config, [res.name], tmp_path, sig, after=len(want) // 2)
         messages = signalled_messages(sig, returncode, lines)

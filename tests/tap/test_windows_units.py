@@ -210,13 +210,7 @@ def test_finished_windows_do_not_stop_a_read_from_cutting_what_is_left() -> None
     from tap_pipedrive.windows import MAX_WINDOWS, WINDOWS_PER_SLOT
 
     read = _bare_read(now=100_000)
-    finished = []
-    for lo in range(0, 20 * 100, 100):  # 20 windows handed out whole: more than WINDOWS_PER_SLOT * 8
-        window = Window(lo, lo + 100, lo + 100, started=True, done=True)
-        window.dated, window.first, window.last = 500, lo, lo + 99
-        finished.append(window)
-    last = Window(2_000, None, None, started=True)
-    last.dated, last.first, last.last, last.fetched, last.more = 500, 2_000, 2_099, 500, True
+    finished, last = _handed_out_and_open(20)  # more than WINDOWS_PER_SLOT * 8 handed out whole
     read.windows = [*finished, last]
     assert len(read.windows) > WINDOWS_PER_SLOT * read.budget.size
     upper = read._cut()
@@ -233,14 +227,7 @@ def test_windows_beyond_two_per_slot_carry_four_pages_each_on_average() -> None:
     from tap_pipedrive.windows import PAGES_PER_WINDOW, WINDOWS_PER_SLOT
 
     read = _bare_read(now=3_000)
-    finished = []
-    for lo in range(0, 20 * 100, 100):  # twenty small windows handed out whole: one page each
-        window = Window(lo, lo + 100, lo + 100, started=True, done=True)
-        window.dated = window.fetched = 500
-        window.first, window.last = lo, lo + 99
-        finished.append(window)
-    last = Window(2_000, None, None, started=True)
-    last.dated, last.first, last.last, last.fetched, last.more = 500, 2_000, 2_099, 500, True
+    finished, last = _handed_out_and_open(20)  # twenty small windows handed out whole: one page each
     read.windows = [*finished, last]
     expected_pages = last.expected(read.now, read._density()) / 500
     assert expected_pages >= 4  # worth a cut by itself
@@ -248,6 +235,21 @@ def test_windows_beyond_two_per_slot_carry_four_pages_each_on_average() -> None:
     assert read._cut() is None
     read.now = 100_000  # far more still expected in the open window: the windows carry enough again
     assert read._cut() is not None
+
+
+def _handed_out_and_open(count: int) -> tuple[list[Window], Window]:
+    """``count`` windows of 100 s handed out whole, one page of 500 records each, and the open window above them,
+    which has fetched one full page of the next 100 s."""
+    finished = []
+    for lo in range(0, count * 100, 100):
+        window = Window(lo, lo + 100, lo + 100, started=True, done=True)
+        window.dated = window.fetched = 500
+        window.first, window.last = lo, lo + 99
+        finished.append(window)
+    top = count * 100
+    last = Window(top, None, None, started=True)
+    last.dated, last.first, last.last, last.fetched, last.more = 500, top, top + 99, 500, True
+    return finished, last
 
 
 def _bare_read(now: int) -> Any:
