@@ -95,6 +95,10 @@ class EmulatorProcess:
         """Requests the emulator has served so far."""
         return int(self.command({"cmd": "stats"})["requests"])
 
+    def request_log(self) -> list[list[Any]]:
+        """Every request served so far, in order: ``[method, path, query, status]`` each."""
+        return list(self.command({"cmd": "log"})["log"])
+
     def warm(self, streams: list[str]) -> int:
         return int(self.command({"cmd": "warm", "streams": streams})["rendered"])
 

@@ -7,6 +7,8 @@ measured tap or target) and talks to it over stdin/stdout, one JSON object per l
 * ``{"cmd": "mutate", ...}`` → change a fraction of the records of some resources in the store, the way a
   user would (``Store.update`` bumps ``update_time`` from the emulator's clock and feeds ``/v1/recents``),
   and add child records to some of the changed deals;
+* ``{"cmd": "log"}`` → ``{"log": [[method, path, query, status], ...]}``: every request served so far, in order
+  (what a diagnosis of a run's requests counts);
 * ``{"cmd": "warm", "streams": [...]}`` → sort the lists and pre-render the records' JSON (the emulator's own
   caches), v2 records also with every ``include_fields`` value, as the tap asks for them by default;
 * ``{"cmd": "quit"}``.
@@ -99,6 +101,7 @@ def warm(emu: Emulator, cmd: dict[str, Any]) -> dict[str, Any]:
         table = emu.store.tables[name]
         for order in ("id", "update_time", "add_time"):
             table.ordered(order)
+            table.sort_values(order)  # v1 ``sort=``
         resource = table.resource
         variant = "v2" if resource.read_version == 2 else "v1"
         with_extras = include.page_renderer(emu.store, resource, resource.include_fields,
@@ -128,6 +131,8 @@ def main() -> None:
         try:
             if cmd["cmd"] == "stats":
                 answer: dict[str, Any] = {"requests": request_count(emu)}
+            elif cmd["cmd"] == "log":
+                answer = {"log": [list(r) for r in emu.requests.snapshot()]}
             elif cmd["cmd"] == "warm":
                 answer = warm(emu, cmd)
             elif cmd["cmd"] == "mutate":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import functools
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -235,8 +234,12 @@ def v1_sorted(table: Table, rows: list[Row], spec: str) -> list[Row]:
     """v1 ``sort=field ASC[, other DESC]`` (notes, files, leads, ...): stable, applied last key first."""
     for part in reversed([p.strip() for p in spec.split(",") if p.strip()]):
         name, _, direction = part.partition(" ")
-        rows = sorted(rows, key=functools.partial(_sort_key, table, name),
-                      reverse=direction.strip().upper() == "DESC")
+        values = table.sort_values(name)
+
+        def value(row: Row, name: str = name, values: dict[Any, Any] = values) -> Any:
+            return values[row.key] if table.rows.get(row.key) is row else _sort_key(table, name, row)
+
+        rows = sorted(rows, key=value, reverse=direction.strip().upper() == "DESC")
     return rows
 
 

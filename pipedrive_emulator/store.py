@@ -16,11 +16,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pipedrive_core.catalogue import CATALOGUE, Resource
 
 from .clock import Clock, parse_any
+
+T = TypeVar("T")
 
 TimeStyle = Literal["v1", "iso", "iso_ms"]
 Key = int | str
@@ -115,6 +117,7 @@ class Table:
         self._seq = 0
         self._next_id = 1
         self._index: dict[str, tuple[int, list[tuple[Any, int, Key]]]] = {}
+        self._values: dict[str, tuple[int, dict[Key, Any]]] = {}
         self._lock = threading.RLock()
 
     # -- ids ------------------------------------------------------------------------------------
@@ -186,16 +189,26 @@ class Table:
         sort nulls first. Cursors remember a position in this order, not an offset, so they stay stable
         while records change.
         """
-        cached = self._index.get(sort_by)
+        return self._per_version(self._index, sort_by, lambda rows: sorted(
+            (self._sort_value(r, sort_by), r.seq, r.key) for r in rows))
+
+    def sort_values(self, sort_by: str) -> dict[Key, Any]:
+        """Each row's sort value (as :meth:`ordered` compares them) by key, cached until the next write: a v1
+        ``sort`` on a time column parses every row's timestamp once per version of the table, not per request."""
+        return self._per_version(self._values, sort_by, lambda rows: {r.key: self._sort_value(r, sort_by)
+                                                                       for r in rows})
+
+    def _per_version(self, cache: dict[str, tuple[int, T]], sort_by: str, build: Callable[[list[Row]], T]) -> T:
+        """``build(rows)`` for this version of the table, kept in ``cache`` until the next write."""
+        cached = cache.get(sort_by)
         if cached is not None and cached[0] == self.version:
             return cached[1]
         with self._lock:
             version = self.version
             rows = list(self.rows.values())
-        entries = [(self._sort_value(r, sort_by), r.seq, r.key) for r in rows]
-        entries.sort()
-        self._index[sort_by] = (version, entries)
-        return entries
+        value = build(rows)
+        cache[sort_by] = (version, value)
+        return value
 
     def _sort_value(self, row: Row, sort_by: str) -> Any:
         if sort_by == "id":

@@ -55,11 +55,13 @@ from tap_pipedrive.incremental import (
     to_v1,
     updated_since_start,
 )
+from tap_pipedrive.list_queries import list_query
 from tap_pipedrive.metering import RunCounter, SilentTimer
 from tap_pipedrive.pages import ReadStats, page_records
 from tap_pipedrive.pagination import RecentsPaginator, V1OffsetPaginator, V2CursorPaginator
 from tap_pipedrive.parallel import before_read
 from tap_pipedrive.sdk_compat import CompatStream
+from tap_pipedrive.start_questions import asks_start_question, oldest_added_query, start_predates
 from tap_pipedrive.windows import WindowedRead, windowed_records
 
 if TYPE_CHECKING:
@@ -342,29 +344,7 @@ class PipedriveStream(ApiStream):
 
     def base_path(self, context: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
         """The list path for this partition, split into path and fixed query parameters."""
-        res = self.resource
-        archived = bool(context and context.get("is_archived")) and res.archived_path
-        path = res.archived_path if archived and res.archived_path else res.read_path
-        wanted = res.read_params
-        if res.deleted_setting and res.live_params is not None and not self.config.get(res.deleted_setting, True):
-            wanted = res.live_params
-        params: dict[str, Any] = dict(wanted)
-        if "?" in path:
-            path, query = path.split("?", 1)
-            for pair in query.split("&"):
-                name, _, value = pair.partition("=")
-                params[name] = value
-        wanted_extra = include_fields_for(res, self.config)
-        if wanted_extra:
-            params["include_fields"] = ",".join(wanted_extra)
-        if context:
-            for name, value in context.items():
-                token = "{" + name + "}"
-                path = path.replace(token, str(value))
-                params = {k: (str(value) if v == token else v) for k, v in params.items()}
-            params.update({k: v for k, v in context.items() if k in res.read_params or k == "folder"})
-            params.update(parent_params.query_params(res, context))
-        return path, params
+        return list_query(self.resource, self.config, context)
 
     @override
     def read_plan(self, context: Mapping[str, Any] | None) -> ReadPlan:
@@ -532,27 +512,17 @@ class PipedriveStream(ApiStream):
         oldest one). Then a read without a start delivers the same records in one pass, where a read from
         ``start_date`` needs the never-updated pass too, which would read the whole list a second time."""
         res = self.resource
-        if self.get_context_state(context).get("replication_key_value") or res.pagination is Pagination.NONE:
+        if self.get_context_state(context).get("replication_key_value") or not asks_start_question(res):
             return False
-        if res.replication not in {Replication.UPDATED_SINCE, Replication.RECENTS}:
-            return False
-        path, params = self.base_path(context)
-        params.pop("include_fields", None)
-        if res.read_version == 2:
-            params.update(sort_by=res.added_key, sort_direction="asc")
-        else:
-            params["sort"] = f"{res.added_key} ASC"
-        params["limit"] = 1
-        client = PipedriveClient(self.tap.client_config, session=self.tap.session)
-        body = before_read(self, lambda: client.request("GET", path, params=params, resource=res.name))
+        answer = self.tap.start_questions.take(self.name, context)
+        if answer is None:
+            path, params = oldest_added_query(res, self.config, context)
+            client = PipedriveClient(self.tap.client_config, session=self.tap.session)
+            answer = lambda: client.request("GET", path, params=params, resource=res.name)  # noqa: E731
+        body = before_read(self, answer)
         self.stats.requests += 1
         self.stats.tokens += res.read_token_cost
-        data = body.get("data") if isinstance(body, Mapping) else None
-        first = data[0] if isinstance(data, list) and data and isinstance(data[0], Mapping) else None
-        if first is None:
-            return not data  # an empty list: nothing to miss
-        added = normalize_timestamp(first.get(res.added_key))
-        return added is not None and added >= start
+        return start_predates(body, res, start)
 
     def added_since_plan(self, context: Mapping[str, Any] | None, plan: ReadPlan) -> ReadPlan | None:
         """The pass for records never updated since they were added, which an incremental read cannot see.
@@ -875,15 +845,6 @@ def parent_column(resource: Resource) -> str:
     clash with the record's own key (followers of a user are keyed ``user_id`` too)."""
     key = resource.parent_key or "parent_id"
     return f"followed_{key}" if key == resource.key else key
-
-
-def include_fields_for(resource: Resource, config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The ``include_fields`` values a list request asks for: all of the catalogue's, unless the
-    ``include_fields`` setting names the stream (``[]``: none)."""
-    chosen = (config.get("include_fields") or {}).get(resource.name)
-    if chosen is None:
-        return resource.include_fields
-    return tuple(v for v in resource.include_fields if v in set(chosen))
 
 
 def child_context_of(record: Mapping[str, Any], resource: Resource) -> dict[str, Any] | None:

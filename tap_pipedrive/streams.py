@@ -15,6 +15,7 @@ from pipedrive_core.catalogue import Replication, Resource, active
 from tap_pipedrive.bulk import BulkChildStream
 from tap_pipedrive.client import ChildStream, PipedriveStream, parent_column
 from tap_pipedrive.fastpath import report_temporal
+from tap_pipedrive.list_queries import top_level_partitions
 
 
 class TopLevelStream(PipedriveStream):
@@ -23,17 +24,8 @@ class TopLevelStream(PipedriveStream):
     @property
     @override
     def partitions(self) -> list[dict[str, Any]] | None:
-        """The catalogue's partitions (mail threads by folder); with an ``archived_path`` (deals), the live
-        list and, unless its setting is off, the archived one."""
-        res = self.resource
-        if res.partitions:
-            return [dict(p) for p in res.partitions]
-        if res.archived_path:
-            parts = [{"is_archived": False}]
-            if res.archived_setting is None or self.config.get(res.archived_setting, True):
-                parts.insert(0, {"is_archived": True})
-            return parts
-        return None
+        """The catalogue's partitions (:func:`~tap_pipedrive.list_queries.top_level_partitions`)."""
+        return top_level_partitions(self.resource, self.config)
 
 
 class FieldsStream(PipedriveStream):

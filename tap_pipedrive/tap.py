@@ -36,11 +36,13 @@ from tap_pipedrive.errors import RunStopped
 from tap_pipedrive.fastpath import FastSingerWriter, fast_json_loads
 from tap_pipedrive.file_content import FileContent, content_for
 from tap_pipedrive.inflight import RequestBudget, limiter_rate
+from tap_pipedrive.list_queries import top_level_partitions
 from tap_pipedrive.metering import cost_overview
 from tap_pipedrive.parallel import DEFAULT_PARALLEL_STREAMS, MAX_PARALLEL_STREAMS, RunCancelled, SyncGate
 from tap_pipedrive.reconcile import DeletedRecordsStream, reconciled_streams
 from tap_pipedrive.sdk_compat import CompatTap, write_stream_state
 from tap_pipedrive.search import SEARCH_STREAMS, search_stream_classes
+from tap_pipedrive.start_questions import StartQuestions, asks_start_question
 from tap_pipedrive.streams import STREAM_CLASSES
 from tap_pipedrive.user_search import FIND_STREAMS, find_stream_classes
 
@@ -394,6 +396,48 @@ class TapPipedrive(CompatTap):
             cls.resource.fields_resource for cls in STREAM_CLASSES.values()
             if cls.resource.has_custom_fields and cls.resource.fields_resource and self.may_read(cls.resource))
 
+    @cached_property
+    def start_questions(self) -> StartQuestions:
+        """The first run's start questions, asked at start-up (:mod:`tap_pipedrive.start_questions`)."""
+        return StartQuestions()
+
+    def prefetch_for_sync(self) -> None:
+        """Before a sync: the custom-field definitions and the start questions of the lists read from ``start_date``
+        for the first time, side by side (one round trip at start-up instead of two)."""
+        client = PipedriveClient(self.client_config, session=self.session)
+        self.start_questions.prefetch(client, self.config, self._start_questions_to_ask(),
+                                      meanwhile=self.prefetch_field_definitions)
+
+    def _start_questions_to_ask(self) -> list[tuple[str, Resource, dict[str, Any] | None]]:
+        """Every partition of a selected top-level list that asks its start question on this run: a run from
+        ``start_date`` and a stream without state (a stream with state decides for itself when it reads)."""
+        if not self.config.get("start_date"):
+            return []
+        bookmarks = self._initial_state.get("bookmarks") or {}
+        questions: list[tuple[str, Resource, dict[str, Any] | None]] = []
+        for name, cls in STREAM_CLASSES.items():
+            res = cls.resource
+            if res.parent is not None or res.fields_of or not asks_start_question(res) or bookmarks.get(name):
+                continue
+            if self.syncs(res):
+                partitions = top_level_partitions(res, self.config)
+                if partitions is None:
+                    questions.append((name, res, None))
+                else:
+                    questions.extend((name, res, context) for context in partitions)
+        return questions
+
+    def syncs(self, resource: Resource) -> bool:
+        """Whether this sync reads ``resource``: the input catalog selects it or a stream below it."""
+        catalog = self.input_catalog
+        if catalog is None:
+            return False
+        for name, cls in STREAM_CLASSES.items():
+            entry = catalog.get_stream(name) if _descends_from(cls.resource, resource.name) else None
+            if entry is not None and entry.metadata.resolve_selection().get((), False):
+                return True
+        return False
+
     def may_read(self, resource: Resource) -> bool:
         """Whether this run may read ``resource``: always in discovery; in a sync, when the input catalog selects it
         or a stream below it (a parent is read to reach its children), or does not mention it (a stream of this
@@ -630,7 +674,7 @@ class TapPipedrive(CompatTap):
         """
         catalog = self.input_catalog
         if catalog is not None:
-            self.prefetch_field_definitions()
+            self.prefetch_for_sync()
             for entry in catalog.streams:
                 resource = CATALOGUE.get(entry.tap_stream_id)
                 plan = self.custom_field_plan(resource) if resource is not None else None
