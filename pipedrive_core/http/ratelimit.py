@@ -3,7 +3,10 @@
 Pipedrive limits bursts per rolling 2-second window and spends a daily token budget. Waiting for a 429
 wastes a request and, repeated, gets the client blocked by Cloudflare, so the limiter throttles *before*
 the limit: it counts its own sends in the window (against ``burst`` or the ``x-ratelimit-limit`` the server
-announced) and honours ``x-ratelimit-remaining``/``x-ratelimit-reset``. ``x-daily-requests-left`` reaching
+announced) and honours ``x-ratelimit-remaining``/``x-ratelimit-reset``. A window the server counts full while
+the client's own sends fill it is the client's clock running ahead of the server's: the client widens its margin
+and waits for its own oldest send to leave the window rather than for the whole seconds of the announced reset
+(a full window caused by someone else's requests still waits for the reset). ``x-daily-requests-left`` reaching
 zero ends the run with :class:`DailyBudgetExhaustedError` instead of hammering a closed door.
 
 Search endpoints (``…/search``, ``itemSearch``) have their own, lower burst limit: their answers' headers
@@ -39,6 +42,12 @@ WINDOW_SECONDS = 2.0
 #: ``python -m benchmarks.limiter_margin``). A 429 costs a whole ``x-ratelimit-reset``, the margin a little
 #: throughput.
 SEND_MARGIN_SECONDS = 0.05
+#: When an answer says ``x-ratelimit-remaining: 0`` while this client's own sends fill the window, the server saw
+#: one of them later than the client stamped it, by more than the margin: the margin widens by this much (up to
+#: :data:`MAX_SEND_MARGIN_SECONDS`) and the client waits for its own oldest send in the window to leave it, instead
+#: of the announced ``x-ratelimit-reset``, which Pipedrive rounds up to whole seconds.
+SEND_MARGIN_STEP_SECONDS = 0.05
+MAX_SEND_MARGIN_SECONDS = 0.25
 #: the longest single wait a run accepts by default (setting ``max_rate_limit_wait``)
 DEFAULT_MAX_WAIT_SECONDS = 300.0
 #: waits longer than this are logged at INFO (shorter ones are the normal pacing of a burst window)
@@ -189,6 +198,15 @@ class RateLimiter:
                 logger.info("Rate limit (%s requests): waiting %.1f s because of %s", kind, wait, reason)
             self._sleep(wait)
 
+    def _own_sends_fill(self, bucket: _Bucket) -> bool:
+        """Whether this client's own sends in the window are as many as it allows itself, less one (under the
+        lock): then a server that counts its window full is counting them, not another client's requests."""
+        capacity = self._capacity(bucket)
+        now = self._clock()
+        while bucket.sent and bucket.sent[0] <= now - self.window:
+            bucket.sent.popleft()
+        return capacity is not None and bool(bucket.sent) and len(bucket.sent) >= capacity - 1
+
     def _pause(self, reset: float | None) -> tuple[float, str]:
         """Seconds to pause for an announced reset, and how it was read."""
         if reset is None or reset <= 0:
@@ -211,7 +229,14 @@ class RateLimiter:
             if daily is not None:
                 self.daily_left = daily
             blocked = (remaining is not None and remaining <= self.headroom - 1) or status == 429
-            if blocked:
+            if blocked and status != 429 and self._own_sends_fill(bucket):
+                self.window = min(self.window + SEND_MARGIN_STEP_SECONDS, WINDOW_SECONDS + MAX_SEND_MARGIN_SECONDS)
+                until = bucket.sent[0] + self.window
+                if until > bucket.blocked_until:
+                    bucket.blocked_until = until
+                    bucket.block_reason = (f"x-ratelimit-remaining 0 with this client's sends filling the window: "
+                                           f"until the oldest is {self.window:.2f} s old")
+            elif blocked:
                 pause, how = self._pause(reset)
                 until = self._clock() + pause
                 if until > bucket.blocked_until:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 import pytest
 import requests
@@ -203,6 +204,50 @@ def test_limiter_learns_limit_and_pauses_on_remaining_zero():
     assert limiter.burst == 20
     limiter.acquire()
     assert sleeps == [pytest.approx(1.5)]
+
+
+def _limiter_on_a_fake_clock(**kwargs: Any) -> tuple[RateLimiter, list[float], list[float]]:
+    """A limiter whose clock is ``now[0]`` and whose sleeps are recorded in ``sleeps`` (and advance the clock)."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    return RateLimiter(clock=lambda: now[0], sleep=sleep, **kwargs), now, sleeps
+
+
+def test_a_full_window_of_the_clients_own_sends_waits_for_its_oldest_send_with_a_wider_margin():
+    """The server counts its window full (``x-ratelimit-remaining: 0`` on a success) while the client counts one
+    less: one of its sends reached the server later than it was stamped. The client widens its margin and waits
+    until its own oldest send is a window old, not the whole second of the announced (rounded-up) reset."""
+    from pipedrive_core.http.ratelimit import MAX_SEND_MARGIN_SECONDS, SEND_MARGIN_STEP_SECONDS, WINDOW_SECONDS
+
+    limiter, now, sleeps = _limiter_on_a_fake_clock(burst=5)
+    before = limiter.window
+    for _ in range(3):  # one less than the 4 it allows itself
+        limiter.acquire()
+        now[0] += 0.5
+    limiter.observe({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, 200)
+    assert limiter.window == pytest.approx(before + SEND_MARGIN_STEP_SECONDS)
+    limiter.acquire()
+    assert sleeps == [pytest.approx(0.0 + limiter.window - 1.5)]  # the oldest send (t=0) a window old
+    for _ in range(20):
+        limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, 200)
+    assert limiter.window == pytest.approx(WINDOW_SECONDS + MAX_SEND_MARGIN_SECONDS)
+
+
+def test_a_full_window_of_someone_elses_requests_waits_for_the_reset():
+    limiter, _, sleeps = _limiter_on_a_fake_clock(burst=5)
+    window = limiter.window
+    limiter.acquire()  # one send of its own: the others in the server's window are another client's
+    limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"}, 200)
+    limiter.acquire()
+    assert sleeps == [pytest.approx(2.0)] and limiter.window == window
+    limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "3"}, 429)  # a 429 always waits the reset
+    limiter.acquire()
+    assert sleeps[-1] == pytest.approx(3.0)
 
 
 def test_limiter_is_shared_per_account_across_sessions():
