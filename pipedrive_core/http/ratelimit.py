@@ -73,6 +73,8 @@ class _Bucket:
     sent: deque[float] = field(default_factory=deque)
     blocked_until: float = 0.0
     block_reason: str = ""
+    #: the block is the client's own pacing (its oldest send leaving the window), never refused by ``max_wait``
+    block_is_pacing: bool = False
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:
@@ -177,7 +179,8 @@ class RateLimiter:
                     bucket.sent.popleft()
                 wait = max(0.0, bucket.blocked_until - now)
                 reason = bucket.block_reason
-                if wait > max(self.max_wait, self.window):  # one window is ordinary pacing, never refused
+                refusable = not bucket.block_is_pacing  # one window of the client's own pacing is never refused
+                if refusable and wait > max(self.max_wait, self.window):
                     raise RateLimitWaitTooLongError(
                         f"Pipedrive's rate limit asks for a {wait:.0f} s pause ({reason}), longer than "
                         f"max_rate_limit_wait ({self.max_wait:.0f} s); the run stopped with its state saved, "
@@ -233,7 +236,7 @@ class RateLimiter:
                 self.window = min(self.window + SEND_MARGIN_STEP_SECONDS, WINDOW_SECONDS + MAX_SEND_MARGIN_SECONDS)
                 until = bucket.sent[0] + self.window
                 if until > bucket.blocked_until:
-                    bucket.blocked_until = until
+                    bucket.blocked_until, bucket.block_is_pacing = until, True
                     bucket.block_reason = (f"x-ratelimit-remaining 0 with this client's sends filling the window: "
                                            f"until the oldest is {self.window:.2f} s old")
             elif blocked:
@@ -241,5 +244,5 @@ class RateLimiter:
                 until = self._clock() + pause
                 if until > bucket.blocked_until:
                     cause = "a 429 answer" if status == 429 else "x-ratelimit-remaining 0"
-                    bucket.blocked_until = until
+                    bucket.blocked_until, bucket.block_is_pacing = until, False
                     bucket.block_reason = f"{cause}, {how}"

@@ -346,7 +346,7 @@ def test_ordinary_pacing_is_never_refused_even_with_a_zero_cap():
         limiter.acquire()
     limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, 200)
     limiter.acquire()
-    assert fake.sleeps and max(fake.sleeps) <= limiter.window
+    assert fake.sleeps and max(fake.sleeps) <= limiter.window + 1e-9  # at most one window (float sums)
     limiter.observe({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "10"}, 429)
     with pytest.raises(RateLimitWaitTooLongError):
         limiter.acquire()
