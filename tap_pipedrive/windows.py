@@ -136,9 +136,6 @@ class Window:
     #: the newest update time filed, as the server spelled it, and the ids filed at it (repeats are dropped)
     tail: tuple[Any, set[Hashable]] | None = None
     more: bool = False  #: its last page was full and has a next page
-    #: cut since its last answer: what it still expects is unknown until the next one (a request out when the cut
-    #: was made still reads towards its old end), so it is not cut again before
-    cut_unanswered: bool = False
     #: what the reader has handed out: the newest update time and the ids at it
     out_second: int | None = None
     out_ids: set[Hashable] = field(default_factory=set)
@@ -182,7 +179,6 @@ class Window:
         if not self.started:
             self.query_hi = at
         self.hi = at
-        self.cut_unanswered = True
         return upper
 
     def file(self, records: list[dict[str, Any]], rk: str, key: str = "id") -> list[dict[str, Any]]:
@@ -476,7 +472,7 @@ class WindowedRead:
         least = FIRST_CUTS_MIN_PAGES if len(self.windows) < self.budget.size else SPLIT_MIN_PAGES
         best, most = None, least * self.plan.page_limit
         for window, expected in expectations:
-            if expected >= most and not window.cut_unanswered and window.cut_point(self.now) is not None:
+            if expected >= most and window.cut_point(self.now) is not None:
                 best, most = window, expected
         if best is None:
             return None
@@ -598,7 +594,6 @@ class WindowedRead:
         with self._cond:
             window.fetching = False
             window.started = True
-            window.cut_unanswered = False
             self._fetching -= 1
             if self._closed:  # the reader stopped: this page is never handed out, so the window is never finished
                 window.failed = window.done = True

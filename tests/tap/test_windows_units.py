@@ -9,7 +9,6 @@ import pytest
 
 from pipedrive_core import openapi
 from pipedrive_core.catalogue import Pagination, Replication, active
-from pipedrive_core.http.session import BODY_ATTR
 from tap_pipedrive.incremental import WINDOWS_STATE_KEY, BookmarkKeeper, epoch_seconds, from_epoch_seconds
 from tap_pipedrive.inflight import (
     DERIVED_MAX,
@@ -236,45 +235,6 @@ def test_windows_beyond_two_per_slot_carry_four_pages_each_on_average() -> None:
     assert read._cut() is None
     read.now = 100_000  # far more still expected in the open window: the windows carry enough again
     assert read._cut() is not None
-
-
-def test_a_window_cut_while_its_request_is_out_is_not_cut_again_before_the_answer() -> None:
-    """A started window's request still reads towards its old end, so what it expects after a cut is unknown until
-    that answer: judged by what it had fetched, it would be halved again at every free slot meanwhile, each time
-    leaving an almost empty window below the cut (a request for nothing)."""
-    from collections import deque
-    from types import SimpleNamespace
-
-    read = _bare_read(now=100_000)
-    read.stream = SimpleNamespace(extract_records=lambda data: list(data or []))
-    read.rk, read.key, read._closed, read._recheck, read._arrived_pages = "update_time", "id", False, False, deque()
-    _, window = _handed_out_and_open(0)
-    window.fetched = window.dated = 4_000  # eight full pages, still coming full
-    window.fetching, read._fetching = True, 1
-    read.windows = [window]
-    upper = read._cut()
-    assert upper is not None and window.hi == upper.lo
-    upper.done = True  # only the window below the cut is left to cut
-    assert read._cut() is None  # nothing is known yet of what is left below the cut
-    read._arrived(window, None, _answered([], next_cursor="more"))
-    assert not window.done and not window.fetching
-    cut_at = window.hi
-    assert read._cut() is not None and window.hi is not None and window.hi < cut_at  # answered: cut again
-
-
-def _answered(records: list[dict[str, Any]], next_cursor: str | None = None) -> Any:
-    """A finished future whose response holds ``records`` and ``next_cursor``."""
-    from concurrent.futures import Future
-
-    import requests
-
-    response = requests.Response()
-    response.status_code = 200
-    body = {"success": True, "data": records, "additional_data": {"next_cursor": next_cursor}}
-    setattr(response, BODY_ATTR, body)  # what the session attaches to a parsed answer
-    future: Future[Any] = Future()
-    future.set_result(response)
-    return future
 
 
 def _handed_out_and_open(count: int) -> tuple[list[Window], Window]:
